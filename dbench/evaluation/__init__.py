@@ -1,0 +1,1 @@
+"""Encode-once evaluation: plan every metric's observations, encode each unique one once, score."""
