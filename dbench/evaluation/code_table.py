@@ -1,0 +1,196 @@
+"""The encode-once code table: every observation index is encoded at most once per evaluation.
+
+Codes are kept on the host as NumPy (mean and, when the encoder gives one, log-variance), keyed by
+flat observation index. With a cache folder, every encoded batch is also written to disk as a shard,
+keyed by the encoder fingerprint and the dataset, so an interrupted run resumes without re-encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from dbench.datasets.base import GroundTruthDataset, num_observations
+from dbench.errors import EncoderError
+
+
+def cache_key(encoder_fingerprint: str, dataset: GroundTruthDataset) -> str:
+    """Folder name of the on-disk cache for one encoder on one dataset."""
+    ident = {
+        "encoder": encoder_fingerprint,
+        "dataset": dataset.name,
+        "factor_sizes": list(dataset.factor_sizes),
+        "observation_shape": list(dataset.observation_shape),
+        "dataset_id": getattr(dataset, "cache_id", ""),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class CodeTable:
+    """Codes for observation indices, computed on demand in batches and never twice.
+
+    ``encode_batch(images) -> (mean, logvar | None)`` is the validated encoder call.
+    """
+
+    def __init__(
+        self,
+        dataset: GroundTruthDataset,
+        encode_batch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+        *,
+        batch_size: int = 256,
+        cache_dir: str | os.PathLike | None = None,
+        fingerprint: str = "",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        self.dataset = dataset
+        self.encode_batch = encode_batch
+        self.batch_size = batch_size
+        # row_of[flat index] = row in the table, -1 when not encoded yet (vectorised membership).
+        self._row_of = np.full(num_observations(dataset), -1, dtype=np.int64)
+        self._mean: list[np.ndarray] = []
+        self._logvar: list[np.ndarray] | None = None
+        self._rows = 0
+        self._stacked: tuple[np.ndarray, np.ndarray | None] | None = None
+        self.n_encoded = 0  # images passed to the encoder by this table (cache hits excluded)
+        self.seconds_encoding = 0.0
+        self.cache_path = None
+        if cache_dir is not None:
+            self.cache_path = Path(cache_dir) / cache_key(fingerprint, dataset)
+            self.cache_path.mkdir(parents=True, exist_ok=True)
+            self._load_shards()
+
+    def __len__(self) -> int:
+        return self._rows
+
+    # -- filling -----------------------------------------------------------------------------
+    def missing(self, indices: np.ndarray) -> np.ndarray:
+        """Unique indices not yet in the table, in order of first appearance."""
+        flat = np.asarray(indices, dtype=np.int64).ravel()
+        _, first = np.unique(flat, return_index=True)
+        ordered = flat[np.sort(first)]
+        return ordered[self._row_of[ordered] < 0]
+
+    def ensure(self, indices: np.ndarray, *, progress: bool = False, desc: str = "encoding") -> int:
+        """Encode every index of ``indices`` that is not in the table yet; return how many were encoded.
+
+        If the encoder fails part-way, the batches encoded before the failure stay in the table (and
+        in the cache), so the metrics they cover can still be scored and a rerun resumes.
+        """
+        todo = self.missing(indices)
+        if todo.size == 0:
+            return 0
+        bar = _progress_bar(todo.size, desc) if progress else None
+        try:
+            for start in range(0, todo.size, self.batch_size):
+                batch = todo[start : start + self.batch_size]
+                t0 = time.perf_counter()
+                images = self.dataset.images(batch)
+                mean, logvar = self.encode_batch(images)
+                self.seconds_encoding += time.perf_counter() - t0
+                self._append(batch, mean, logvar)
+                self.n_encoded += batch.size
+                if self.cache_path is not None:
+                    self._write_shard(batch, mean, logvar)
+                if bar is not None:
+                    bar.update(batch.size)
+        finally:
+            if bar is not None:
+                bar.close()
+        return int(todo.size)
+
+    def _append(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None) -> None:
+        mean = np.asarray(mean)
+        if self._mean and mean.shape[1] != self._mean[0].shape[1]:
+            raise EncoderError(
+                f"encoder returned {mean.shape[1]} latents for one batch and {self._mean[0].shape[1]} for "
+                "another; the code size must not depend on the batch"
+            )
+        if self._rows == 0:
+            self._logvar = [] if logvar is not None else None
+        if (logvar is None) != (self._logvar is None):
+            raise EncoderError("encoder returned (mean, logvar) for some batches and plain codes for others")
+        self._row_of[batch] = np.arange(self._rows, self._rows + batch.size)
+        self._rows += batch.size
+        self._mean.append(mean)
+        if self._logvar is not None:
+            self._logvar.append(np.asarray(logvar))
+        self._stacked = None
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def has_logvar(self) -> bool:
+        return self._logvar is not None
+
+    def lookup(self, indices: np.ndarray, *, part: str = "mean") -> np.ndarray:
+        """Codes for ``indices`` (any shape) as ``indices.shape + (D,)``; every index must be present."""
+        indices = np.asarray(indices, dtype=np.int64)
+        mean, logvar = self._stack()
+        source = mean if part == "mean" else logvar
+        if source is None:
+            raise EncoderError("the sampled representation needs an encoder that returns (mean, log-variance)")
+        rows = self._row_of[indices.ravel()]
+        if rows.size and rows.min() < 0:
+            raise KeyError(f"observation {int(indices.ravel()[np.argmin(rows)])} has not been encoded")
+        return source[rows].reshape(indices.shape + (source.shape[1],))
+
+    def covers(self, indices: np.ndarray) -> bool:
+        return bool(np.all(self._row_of[np.asarray(indices, dtype=np.int64).ravel()] >= 0))
+
+    def _stack(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._stacked is None:
+            if not self._mean:
+                raise KeyError("no observation has been encoded")
+            mean = np.concatenate(self._mean)
+            logvar = np.concatenate(self._logvar) if self._logvar is not None else None
+            self._mean = [mean]
+            self._logvar = [logvar] if logvar is not None else None
+            self._stacked = (mean, logvar)
+        return self._stacked
+
+    # -- on-disk cache -----------------------------------------------------------------------
+    def _write_shard(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None) -> None:
+        assert self.cache_path is not None
+        arrays = {"indices": batch, "mean": np.asarray(mean)}
+        if logvar is not None:
+            arrays["logvar"] = np.asarray(logvar)
+        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=self.cache_path)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        # Shards are named by content so rewriting one is harmless; the rename makes it appear whole.
+        name = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
+        os.replace(tmp, self.cache_path / f"shard-{time.time_ns()}-{name}.npz")
+
+    def _load_shards(self) -> None:
+        assert self.cache_path is not None
+        for shard in sorted(self.cache_path.glob("shard-*.npz")):
+            try:
+                with np.load(shard) as data:
+                    batch = data["indices"].astype(np.int64)
+                    mean = data["mean"]
+                    logvar = data["logvar"] if "logvar" in data.files else None
+            except (OSError, ValueError, KeyError):
+                continue  # a shard that cannot be read is simply re-encoded
+            keep = self._row_of[batch] < 0
+            if keep.any():
+                self._append(batch[keep], mean[keep], None if logvar is None else logvar[keep])
+
+
+def _progress_bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, dynamic_ncols=True, leave=False)
+
+
+def union_requests(requests: Sequence[np.ndarray]) -> np.ndarray:
+    """All indices of several requests, flattened, in order (duplicates kept; CodeTable dedups)."""
+    if not requests:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.asarray(r, dtype=np.int64).ravel() for r in requests])

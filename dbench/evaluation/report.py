@@ -1,0 +1,95 @@
+"""Human-readable output of a result: the score table and the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbench.evaluation.result import EvaluationResult
+
+
+def score_rows(result: EvaluationResult) -> list[tuple[str, str, float, float | None, float | None]]:
+    """(metric, key, score, spread or None, seconds or None) for every reported score."""
+    rows = []
+    for metric, keys in result.scores.items():
+        seconds = result.seconds.get(metric)
+        for key, value in keys.items():
+            spread = (result.scores_std or {}).get(metric, {}).get(key)
+            rows.append((metric, key, value, spread, seconds))
+            seconds = None  # show a metric's time once
+    return rows
+
+
+def format_scores(result: EvaluationResult) -> str:
+    """A plain-text table: metric, score, seconds; then encoding statistics and any errors."""
+    rows = score_rows(result)
+    seeds = ",".join(str(s) for s in result.seeds)
+    title = (
+        f"{result.encoder.get('name', 'encoder')} on {result.dataset} ({result.representation} representation, "
+        f"protocol {result.protocol.get('name', '?')} v{result.protocol.get('version', '?')}, seed {seeds}, backend {result.backend})"
+    )
+    header = ("metric", "score", "seconds")
+    body = []
+    for metric, key, value, spread, seconds in rows:
+        score = f"{value:.4f}" + (f" ± {spread:.4f}" if spread is not None else "")
+        body.append((f"{metric}.{key}", score, "" if seconds is None else f"{seconds:.2f}"))
+    for metric, reason in result.errors.items():
+        body.append((metric, "FAILED", reason))
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(2)]
+    lines = [title, ""]
+    lines.append(f"{header[0]:<{widths[0]}}  {header[1]:>{widths[1]}}  {header[2]}")
+    lines.append(f"{'-' * widths[0]}  {'-' * widths[1]}  {'-' * 7}")
+    for name, score, seconds in body:
+        lines.append(f"{name:<{widths[0]}}  {score:>{widths[1]}}  {seconds}")
+    encode_s = result.seconds.get("encode", 0.0)
+    rate = f", {result.n_encoded / encode_s:,.0f} images/s" if encode_s > 0 and result.n_encoded else ""
+    lines.append("")
+    lines.append(f"encoded {result.n_encoded:,} images in {encode_s:.1f} s{rate}; total {result.seconds.get('total', 0.0):.1f} s")
+    return "\n".join(lines)
+
+
+def write_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
+    """Write the plots a person would rather look at; returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [_plot_score_table(result, out_dir / "scores.png")]
+    artifacts: dict[str, Any] = result.artifacts
+    if "dci" in artifacts and "importance" in artifacts["dci"]:
+        from dbench.plots.dci import plot_importance_matrix
+
+        paths.append(
+            plot_importance_matrix(
+                artifacts["dci"]["importance"],
+                factor_names=artifacts["dci"].get("factor_names"),
+                path=out_dir / "dci_importance.png",
+            )
+        )
+    for probe in ("downstream_task", "few_shot"):
+        if probe in result.scores:
+            from dbench.probes.plots import plot_learning_curves
+
+            paths.append(plot_learning_curves(result.scores[probe], out_dir / f"{probe}.png"))
+    return [Path(p) for p in paths]
+
+
+def _plot_score_table(result: EvaluationResult, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in score_rows(result) if 0.0 <= r[2] <= 1.0 and ":" not in r[1]]
+    labels = [f"{m}.{k}" for m, k, *_ in rows]
+    values = [r[2] for r in rows]
+    errors = [r[3] or 0.0 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+    ax.barh(range(len(rows)), values, xerr=errors, color="#4C72B0")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score")
+    ax.set_title(f"{result.encoder.get('name', 'encoder')} on {result.dataset}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
