@@ -106,6 +106,20 @@ class CodeTable:
                 bar.close()
         return int(todo.size)
 
+    def add(self, indices: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None = None) -> None:
+        """Put codes computed elsewhere (a submission's precomputed codes) into the table."""
+        indices = np.asarray(indices, dtype=np.int64).ravel()
+        mean = np.asarray(mean)
+        if mean.ndim != 2 or mean.shape[0] != indices.size:
+            raise EncoderError(f"codes must have shape ({indices.size}, D) to match the indices; got {mean.shape}")
+        if indices.size and (indices.min() < 0 or indices.max() >= self._row_of.size):
+            raise EncoderError(f"observation indices must lie in [0, {self._row_of.size}) for {self.dataset.name}")
+        _, first = np.unique(indices, return_index=True)
+        keep = np.sort(first)
+        keep = keep[self._row_of[indices[keep]] < 0]
+        if keep.size:
+            self._append(indices[keep], mean[keep], None if logvar is None else np.asarray(logvar)[keep])
+
     def _append(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None) -> None:
         mean = np.asarray(mean)
         if self._mean and mean.shape[1] != self._mean[0].shape[1]:

@@ -168,6 +168,24 @@ def evaluate_all(encoder: Any, *, data_dir=None, cache_dir=None, progress: bool 
     return [run_config(loaded, cfg, encoder_spec=encoder, data_dir=data_dir, cache_dir=cache_dir, progress=progress) for cfg in configs]
 
 
+def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
+    """Every metric's :class:`~dbench.metrics.spec.Plan` for every seed of ``cfg``, keyed (seed, metric)."""
+    from dbench.metrics import get_metric
+
+    plans = {}
+    for seed in cfg.seeds:
+        for name, overrides in cfg.metrics.items():
+            spec = get_metric(name)
+            plans[(seed, name)] = spec.plan(ds, metric_rng(seed, name), spec.resolve(overrides))
+    return plans
+
+
+def query_indices(plans: Mapping[Any, Any]) -> np.ndarray:
+    """All observation indices that ``plans`` request, in request order (duplicates kept)."""
+    parts = [np.asarray(idx, dtype=np.int64).ravel() for plan in plans.values() for idx in plan.requests.values()]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def run_config(
     loaded: Any,
     cfg: EvaluationConfig,
@@ -176,8 +194,13 @@ def run_config(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    precomputed: Mapping[str, np.ndarray] | None = None,
 ) -> EvaluationResult:
-    """Run one resolved evaluation with an already-loaded encoder."""
+    """Run one resolved evaluation with an already-loaded encoder.
+
+    ``precomputed`` (``{"indices", "mean", optional "logvar"}``) pre-fills the code table, as for a
+    submission of codes for a protocol's query set; ``loaded`` is then only asked for what is missing.
+    """
     from dbench.datasets import get_dataset
     from dbench.metrics import get_metric
 
@@ -189,11 +212,7 @@ def run_config(
     params = {name: specs[name].resolve(p) for name, p in cfg.metrics.items()}
 
     # 1. Plan: every metric, every seed, decides which observations it needs.
-    plans = {
-        (seed, name): specs[name].plan(ds, metric_rng(seed, name), params[name])
-        for seed in cfg.seeds
-        for name in cfg.metrics
-    }
+    plans = plan_config(cfg, ds)
     seconds["plan"] = time.perf_counter() - t0
 
     # 2. Encode once: the union of all requests, each unique observation once, metric by metric so
@@ -205,12 +224,11 @@ def run_config(
         cache_dir=cache_dir,
         fingerprint=loaded.fingerprint,
     )
-    ordered = np.concatenate(
-        [np.asarray(idx, dtype=np.int64).ravel() for plan in plans.values() for idx in plan.requests.values()]
-    )
     encode_error: str | None = None
     try:
-        table.ensure(ordered, progress=progress, desc=f"encoding {cfg.dataset}")
+        if precomputed is not None:
+            table.add(precomputed["indices"], precomputed["mean"], precomputed.get("logvar"))
+        table.ensure(query_indices(plans), progress=progress, desc=f"encoding {cfg.dataset}")
     except DbenchError as exc:
         encode_error = str(exc)
     seconds["encode"] = table.seconds_encoding

@@ -1,0 +1,1 @@
+"""Challenge-style submissions: metadata, query sets, sandboxed encoding and scoring."""
