@@ -1,0 +1,123 @@
+"""The evaluation pipeline end to end: encode once, determinism, results, partial failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import dbench
+from dbench.evaluation.pipeline import metric_rng
+from dbench.evaluation.result import SCHEMA_VERSION, EvaluationResult
+
+SMALL = {"mig": {"n_train": 300}, "sap": {"n_train": 200, "n_test": 100}}
+
+
+class CountingEncoder:
+    """Centroid/area features; counts the images it is given."""
+
+    def __init__(self):
+        self.n_images = 0
+
+    def encode(self, images):
+        self.n_images += images.shape[0]
+        n = images.shape[0]
+        img = images.reshape(n, -1, 64, 64).mean(axis=1)
+        ys, xs = np.mgrid[0:64, 0:64]
+        mass = img.sum(axis=(1, 2)) + 1e-6
+        return np.stack([(img * xs).sum(axis=(1, 2)) / mass, (img * ys).sum(axis=(1, 2)) / mass, mass], axis=1)
+
+
+def _run(encoder, **kw):
+    kw.setdefault("dataset", "tiny_dsprites")
+    kw.setdefault("metrics", list(SMALL))
+    kw.setdefault("params", SMALL)
+    kw.setdefault("backend", "numpy")
+    return dbench.evaluate(encoder, **kw)
+
+
+def test_each_unique_observation_is_encoded_once():
+    enc = CountingEncoder()
+    result = _run(enc)
+    assert result.status == "ok", result.errors
+    # mig and sap both sample the tiny grid (1,536 observations): overlaps are encoded once
+    assert enc.n_images == result.n_encoded <= 1536
+    assert set(result.scores) == {"mig", "sap"}
+
+
+def test_same_seed_same_scores_other_seed_other_samples():
+    a = _run(CountingEncoder(), seed=3)
+    b = _run(CountingEncoder(), seed=3)
+    c = _run(CountingEncoder(), seed=4)
+    assert a.scores == b.scores
+    assert a.scores != c.scores
+
+
+def test_metric_samples_do_not_depend_on_other_metrics():
+    alone = _run(CountingEncoder(), metrics=["mig"], params={"mig": SMALL["mig"]})
+    together = _run(CountingEncoder())
+    assert alone.scores["mig"] == together.scores["mig"]
+    assert metric_rng(0, "mig").integers(1 << 30) != metric_rng(0, "sap").integers(1 << 30)
+
+
+def test_backends_agree():
+    pytest.importorskip("torch")
+    numpy_result = _run(CountingEncoder(), backend="numpy")
+    torch_result = _run(CountingEncoder(), backend="torch")
+    for metric, keys in numpy_result.scores.items():
+        for key, value in keys.items():
+            assert torch_result.scores[metric][key] == pytest.approx(value, abs=1e-6)
+
+
+def test_several_seeds_report_mean_and_spread():
+    result = _run(CountingEncoder(), seed=[0, 1, 2])
+    assert result.seeds == [0, 1, 2] and len(result.per_seed) == 3
+    mig_values = [run["scores"]["mig"]["mig"] for run in result.per_seed]
+    assert result.scores["mig"]["mig"] == pytest.approx(np.mean(mig_values))
+    assert result.scores_std["mig"]["mig"] == pytest.approx(np.std(mig_values, ddof=1))
+
+
+def test_result_records_provenance_and_round_trips(tmp_path):
+    result = _run(CountingEncoder())
+    path = result.write(tmp_path / "r.json")
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["dbench_version"] == dbench.__version__
+    assert data["protocol"]["hash"] and data["encoder"]["fingerprint"]
+    assert data["metric_params"]["mig"]["n_train"] == 300
+    assert {"plan", "encode", "mig", "total"} <= set(data["seconds"])
+    assert "numpy" in data["environment"]
+    again = EvaluationResult.read(path)
+    assert again.to_dict() == result.to_dict()
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temporary file
+
+
+def test_encoder_failure_keeps_partial_results():
+    class FailsLater(CountingEncoder):
+        def encode(self, images):
+            if self.n_images >= 300:
+                raise RuntimeError("GPU fell off the bus")
+            return super().encode(images)
+
+    result = _run(FailsLater(), batch_size=100)
+    assert "mig" in result.scores  # mig's 300 observations come first and were encoded
+    assert result.status == "partial"
+    assert "GPU fell off the bus" in result.error
+    assert "sap" in result.errors
+
+
+def test_cache_dir_resumes_without_re_encoding(tmp_path):
+    first = CountingEncoder()
+    a = _run(first, cache_dir=tmp_path)
+    second = CountingEncoder()
+    b = _run(second, cache_dir=tmp_path)
+    assert first.n_images > 0 and second.n_images == 0
+    assert a.scores == b.scores
+
+
+def test_unknown_metric_is_a_config_error():
+    from dbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown metric"):
+        _run(CountingEncoder(), metrics=["mgi"], params={})
