@@ -8,6 +8,11 @@ name                   what it is
 ``dsprites_official``  the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` from a data folder
 ``color_dsprites``     dSprites with a random sprite colour (options ``seed``, ``source``)
 ``noisy_dsprites``     dSprites on a uniform-noise background (options ``seed``, ``source``)
+``mpi3d_toy``          MPI3D files ``mpi3d_{toy,realistic,real,complex}.npz`` from a data folder
+``mpi3d_realistic``
+``mpi3d_real``
+``mpi3d_complex``
+``shapes3d``           Shapes3D ``3dshapes.h5`` from a data folder (needs ``h5py``)
 =====================  ===================================================================================
 
 Files are looked up in ``data_dir`` or, when it is not given, in ``$DBENCH_DATA_DIR``.
@@ -69,12 +74,32 @@ def _noisy_dsprites(data_dir: Any, seed: int = 0, source: str = "procedural") ->
     return NoisyDSprites(_binary_base("noisy_dsprites", data_dir, source), seed=seed)
 
 
+def _mpi3d(variant: str) -> Callable[[Any], GroundTruthDataset]:
+    def factory(data_dir: Any) -> GroundTruthDataset:
+        from dbench.datasets.image_files import load_mpi3d
+
+        return load_mpi3d(variant, data_dir)
+
+    return factory
+
+
+def _shapes3d(data_dir: Any) -> GroundTruthDataset:
+    from dbench.datasets.image_files import load_shapes3d
+
+    return load_shapes3d(data_dir)
+
+
 _FACTORIES: dict[str, Callable[..., GroundTruthDataset]] = {
     "dsprites": _dsprites,
     "tiny_dsprites": _tiny_dsprites,
     "dsprites_official": _dsprites_official,
     "color_dsprites": _color_dsprites,
     "noisy_dsprites": _noisy_dsprites,
+    "mpi3d_toy": _mpi3d("toy"),
+    "mpi3d_realistic": _mpi3d("realistic"),
+    "mpi3d_real": _mpi3d("real"),
+    "mpi3d_complex": _mpi3d("complex"),
+    "shapes3d": _shapes3d,
 }
 
 #: Names accepted by :func:`get_dataset`.
