@@ -1,0 +1,8 @@
+"""The leaderboard: validate result files, rank them by the NeurIPS 2019 challenge rule, render pages.
+
+- :mod:`dbench.leaderboard.schema`: the result-file schema (pydantic) and :func:`read_result`.
+- :mod:`dbench.leaderboard.ranking`: the challenge ranking rule as pure functions on DataFrames.
+- :mod:`dbench.leaderboard.build`: ``dbench leaderboard build``: README.md and a self-contained index.html.
+
+Submodules are imported on use, so ``dbench --help`` does not pay for pandas.
+"""
