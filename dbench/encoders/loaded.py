@@ -1,0 +1,205 @@
+"""``LoadedEncoder``: one validated encoder, whatever it was loaded from.
+
+It owns the parts every kind of encoder shares: the input layout (NCHW, or NHWC for encoders that
+declare ``channels_last = True``), the guess that catches a wrong layout on the first call, turning
+exceptions and bad outputs into one-line :class:`~dbench.errors.EncoderError` messages, the
+representation (posterior mean or one sample), and the fingerprint that keys the code cache.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import numpy as np
+
+from dbench.encoders.fingerprint import probe_fingerprint, qualified_name
+from dbench.encoders.sampling import sample_representation
+from dbench.encoders.validation import EncodedBatch, describe_exception, validate_output
+from dbench.errors import ConfigError, EncoderError
+
+REPRESENTATIONS = ("mean", "sampled")
+DEFAULT_PROBE_SHAPE = (1, 64, 64)
+
+# Words in an exception message that suggest the encoder choked on the input's shape (as opposed to,
+# say, a missing file), which is when retrying in the other layout is worth one extra call.
+_SHAPE_ERROR = re.compile(
+    r"shape|size|dimension|\bdims?\b|channel|mismatch|broadcast|reshape|\baxis\b|\baxes\b|expected .*input",
+    re.IGNORECASE,
+)
+
+
+def _layout_name(channels_last: bool) -> str:
+    return "(N, H, W, C)" if channels_last else "(N, C, H, W)"
+
+
+class LoadedEncoder:
+    """An encoder ready for dbench: NumPy images in, validated codes out.
+
+    Attributes
+    ----------
+    name : str
+        Short name for tables and result files (file stem, run directory name, or object name).
+    kind : str
+        What it was loaded from: ``python-file``, ``torchscript``, ``torch-export``, ``run-dir``,
+        ``torch-module``, ``encoder-object`` or ``callable``.
+    channels_last : bool
+        Whether images are passed as ``(N, H, W, C)`` instead of ``(N, C, H, W)``.
+    representation : str
+        ``"mean"`` (codes, or the posterior mean) or ``"sampled"`` (one posterior sample per
+        observation, see :func:`~dbench.encoders.sampling.sample_representation`).
+    seed : int
+        Seed of the sampled representation's noise.
+    fingerprint : str
+        Stable identity for caching (see :mod:`dbench.encoders.fingerprint`); computed on first access
+        for in-memory objects, by encoding the probe batch of shape ``probe_shape``.
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        *,
+        name: str,
+        kind: str,
+        channels_last: bool,
+        representation: str = "mean",
+        seed: int = 0,
+        fingerprint: str | None = None,
+        probe_shape: tuple[int, int, int] = DEFAULT_PROBE_SHAPE,
+    ) -> None:
+        if representation not in REPRESENTATIONS:
+            raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}; got {representation!r}")
+        self._encoder = encoder
+        self.name = name
+        self.kind = kind
+        self.channels_last = bool(channels_last)
+        self.representation = representation
+        self.seed = int(seed)
+        self.probe_shape = tuple(probe_shape)
+        self._fingerprint = fingerprint
+        # The layout guess runs only until the first successful call: afterwards a failure is the
+        # encoder's own, and retrying every failing batch would double its cost.
+        self._layout_confirmed = False
+
+    def __repr__(self) -> str:
+        return f"LoadedEncoder(name={self.name!r}, kind={self.kind!r}, representation={self.representation!r})"
+
+    @property
+    def who(self) -> str:
+        """How error messages refer to this encoder."""
+        return repr(self.name)
+
+    # -- fingerprint -------------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self._probe_fingerprint()
+        return self._fingerprint
+
+    def _probe_fingerprint(self) -> str:
+        try:
+            return probe_fingerprint(self._encoder, self.encode_means_and_logvars, self.probe_shape)
+        except EncoderError:
+            # An encoder that cannot encode the probe cannot be identified; a fingerprint unique to
+            # this load keeps its codes from ever being mistaken for another encoder's in a cache.
+            return f"unverified:{qualified_name(self._encoder)}:{uuid.uuid4().hex}"
+
+    # -- encoding ----------------------------------------------------------------------------------
+
+    def _call(self, images: np.ndarray, channels_last: bool) -> Any:
+        batch = np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
+        return self._encoder.encode(batch)
+
+    def _works_in_other_layout(self, images: np.ndarray) -> bool:
+        try:
+            self._call(images, not self.channels_last)
+        except Exception:  # noqa: BLE001 - any failure means the other layout is no better
+            return False
+        return True
+
+    def encode_raw(self, images: np.ndarray) -> Any:
+        """Run the encoder on float32 ``(N, C, H, W)`` images and return its output unvalidated.
+
+        If the very first call raises a shape-like error and the same images in the other layout
+        encode fine, the error says to set ``channels_last`` accordingly.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W); got shape {images.shape}")
+        try:
+            raw = self._call(images, self.channels_last)
+        except EncoderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the encoder raises becomes one line
+            if not self._layout_confirmed and _SHAPE_ERROR.search(str(exc)) and self._works_in_other_layout(images):
+                flip = not self.channels_last
+                raise EncoderError(
+                    f"encoder {self.who} raised {describe_exception(exc)} on {_layout_name(self.channels_last)} images "
+                    f"but works on {_layout_name(flip)}; set channels_last = {flip} on the encoder "
+                    f"(or pass channels_last={flip} to load_encoder)"
+                ) from None
+            raise EncoderError(
+                f"encoder {self.who} raised {describe_exception(exc)}; fix the encoder so that encode(images) "
+                f"accepts float32 {_layout_name(self.channels_last)} images in [0, 1]"
+            ) from None
+        self._layout_confirmed = True
+        return raw
+
+    def encode_means_and_logvars(self, images: np.ndarray) -> EncodedBatch:
+        """Encode and validate, whatever the representation: codes (or means) and logvars if any."""
+        return validate_output(self.encode_raw(images), images.shape[0], self.who)
+
+    def encode(self, images: np.ndarray) -> EncodedBatch:
+        """Validated codes of float32 ``(N, C, H, W)`` images: ``EncodedBatch(mean (N, D), logvar or None)``.
+
+        Raises :class:`~dbench.errors.EncoderError` (one line) when the encoder raises, returns a wrong
+        shape or non-finite codes, or lacks the logvar that ``representation="sampled"`` needs.
+        """
+        batch = self.encode_means_and_logvars(images)
+        if self.representation == "sampled" and batch.logvar is None:
+            raise EncoderError(
+                f"representation='sampled' needs encoder {self.who} to return (mean, logvar), "
+                "but it returns codes only; return the pair or use representation='mean'"
+            )
+        return batch
+
+    def encode_arrays(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(mean, logvar or None)`` of validated codes: the form the code table stores."""
+        batch = self.encode(images)
+        return batch.mean, batch.logvar
+
+    def represent_batch(self, batch: EncodedBatch, indices: np.ndarray) -> np.ndarray:
+        """Codes in this encoder's representation for an encoded batch of observations ``indices``."""
+        if self.representation == "mean":
+            return batch.mean
+        return sample_representation(batch.mean, batch.logvar, indices, self.seed)
+
+    def represent(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """Encode images of observations ``indices`` and return ``(N, D)`` codes in the representation."""
+        return self.represent_batch(self.encode(images), indices)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Mean codes ``(N, D)``, so a loaded encoder can be passed wherever ``encode_fn(images)`` is expected."""
+        if self.representation != "mean":
+            raise EncoderError(
+                "a sampled representation needs observation indices; call represent(images, indices) instead"
+            )
+        return self.encode(images).mean
+
+    def with_options(
+        self, *, representation: str | None = None, seed: int | None = None, channels_last: bool | None = None
+    ) -> "LoadedEncoder":
+        """A copy with other representation, seed or layout (same underlying encoder and fingerprint)."""
+        return LoadedEncoder(
+            self._encoder,
+            name=self.name,
+            kind=self.kind,
+            channels_last=self.channels_last if channels_last is None else channels_last,
+            representation=self.representation if representation is None else representation,
+            seed=self.seed if seed is None else seed,
+            fingerprint=self._fingerprint,
+            probe_shape=self.probe_shape,
+        )
+

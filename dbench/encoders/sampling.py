@@ -1,0 +1,102 @@
+"""The *sampled* representation: one draw from the encoder's Gaussian posterior per observation.
+
+disentanglement_lib evaluates either the posterior mean or a sample ``mean + exp(logvar / 2) * eps``
+(Locatello et al. 2019, "Challenging common assumptions...", section on mean vs sampled
+representations). dbench encodes each observation once and caches its codes, so the noise ``eps`` must
+be a pure function of ``(seed, observation index, code dimension)``: the same observation gets the same
+sample whichever batch, plan or metric it appears in.
+
+``eps`` comes from a counter-based generator: SplitMix64 (Steele, Lea & Flood 2014) hashes the counter
+``(seed, index, pair of dimensions)`` into 64 random bits, and Box-Muller turns two uniforms into two
+independent standard normals. Everything is vectorised NumPy uint64 arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dbench.errors import EncoderError
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 output function applied elementwise (uint64 arrays; overflow wraps by design)."""
+    x = x.copy()
+    x ^= x >> np.uint64(30)
+    x *= _MIX_1
+    x ^= x >> np.uint64(27)
+    x *= _MIX_2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _uniform_open(bits: np.ndarray) -> np.ndarray:
+    """Uniform float64 in (0, 1] from the top 53 of 64 random bits (never 0, so log() is safe)."""
+    return ((bits >> np.uint64(11)).astype(np.float64) + 1.0) * (1.0 / 9007199254740992.0)
+
+
+def standard_normal_per_index(indices: np.ndarray, n_dims: int, seed: int) -> np.ndarray:
+    """Standard normals ``(len(indices), n_dims)``; row ``i`` depends only on ``(seed, indices[i])``.
+
+    Column ``j`` is also independent of ``n_dims``, so widening the code keeps earlier columns.
+    """
+    indices = np.asarray(indices)
+    if indices.ndim != 1 or indices.dtype.kind not in "iu":
+        raise ValueError(f"indices must be a 1-D integer array; got shape {indices.shape} dtype {indices.dtype}")
+    if np.any(indices < 0):
+        raise ValueError("indices must be non-negative observation indices")
+    # One 64-bit stream key per (seed, index): hashing twice separates nearby seeds and indices.
+    seed_key = _splitmix64(np.array([seed], dtype=np.uint64) * _GOLDEN_GAMMA)
+    row_key = _splitmix64(seed_key ^ _splitmix64(indices.astype(np.uint64)[:, None] * _GOLDEN_GAMMA + _GOLDEN_GAMMA))
+    n_pairs = (n_dims + 1) // 2
+    # SplitMix64 stream: the k-th output of a stream is mix(key + k * gamma).
+    counters = np.arange(1, 2 * n_pairs + 1, dtype=np.uint64)[None, :] * _GOLDEN_GAMMA
+    bits = _splitmix64(row_key + counters)
+    u1, u2 = _uniform_open(bits[:, 0::2]), _uniform_open(bits[:, 1::2])
+    radius = np.sqrt(-2.0 * np.log(u1))
+    angle = 2.0 * np.pi * u2
+    normals = np.empty((indices.shape[0], 2 * n_pairs), dtype=np.float64)
+    normals[:, 0::2] = radius * np.cos(angle)
+    normals[:, 1::2] = radius * np.sin(angle)
+    return normals[:, :n_dims]
+
+
+def sample_representation(
+    mean: np.ndarray, logvar: np.ndarray | None, indices: np.ndarray, seed: int
+) -> np.ndarray:
+    """One posterior sample per observation: ``mean + exp(logvar / 2) * eps``.
+
+    Parameters
+    ----------
+    mean, logvar : np.ndarray
+        ``(N, D)`` posterior means and log-variances of observations ``indices``.
+    indices : np.ndarray
+        ``(N,)`` flat dataset indices of the observations; ``eps`` for row ``i`` is drawn from a
+        generator keyed by ``(seed, indices[i])``, so it does not depend on batch composition.
+    seed : int
+        Seed of the representation noise.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N, D)`` samples in the dtype of ``mean`` (float32 stays float32).
+    """
+    if logvar is None:
+        raise EncoderError(
+            "representation='sampled' needs an encoder that returns (mean, logvar); "
+            "this encoder returns codes only, so use representation='mean'"
+        )
+    mean = np.asarray(mean)
+    logvar = np.asarray(logvar)
+    if mean.ndim != 2 or logvar.shape != mean.shape:
+        raise ValueError(f"mean and logvar must both be (N, D); got {mean.shape} and {logvar.shape}")
+    indices = np.asarray(indices)
+    if indices.shape != (mean.shape[0],):
+        raise ValueError(f"indices must have shape ({mean.shape[0]},) to match mean; got {indices.shape}")
+    eps = standard_normal_per_index(indices, mean.shape[1], seed)
+    out_dtype = np.result_type(mean.dtype, np.float32)
+    sample = mean.astype(np.float64) + np.exp(0.5 * logvar.astype(np.float64)) * eps
+    return sample.astype(out_dtype)
