@@ -146,20 +146,24 @@ def list_protocols() -> list[str]:
     return sorted(p.stem for p in bundled_protocols_dir().glob("*.yaml"))
 
 
+def _bundled_file(name: str) -> Path | None:
+    """The bundled protocol called ``name`` (``quick`` or ``quick.yaml``), if there is one."""
+    if "/" in name or "\\" in name:
+        return None
+    path = bundled_protocols_dir() / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    return path if path.is_file() else None
+
+
 def _locate(name_or_path: str | Path) -> Path:
     """A file path as given, or the bundled protocol of that name (``quick`` or ``quick.yaml``)."""
     path = Path(name_or_path)
-    if path.is_file():
-        return path
-    text = str(name_or_path)
-    if "/" not in text and "\\" not in text:
-        bundled = bundled_protocols_dir() / (text if text.endswith((".yaml", ".yml")) else f"{text}.yaml")
-        if bundled.is_file():
-            return bundled
-    known = ", ".join(list_protocols()) or "none"
-    raise ConfigError(
-        f"protocol {text!r} not found: give a protocol file path or a bundled name ({known})"
-    )
+    found = path if path.is_file() else _bundled_file(str(name_or_path))
+    if found is None:
+        raise ConfigError(
+            f"protocol {str(name_or_path)!r} not found: give a protocol file path or a bundled name "
+            f"({', '.join(list_protocols()) or 'none'})"
+        )
+    return found
 
 
 def _locate_include(target: Any, including: Path) -> Path:
@@ -167,16 +171,13 @@ def _locate_include(target: Any, including: Path) -> Path:
     if not isinstance(target, str) or not target:
         raise ConfigError(f"{including}: include: must be a file name such as 'quick.yaml'")
     local = including.parent / target
-    if local.is_file():
-        return local
-    if "/" not in target:
-        bundled = bundled_protocols_dir() / (target if target.endswith((".yaml", ".yml")) else f"{target}.yaml")
-        if bundled.is_file():
-            return bundled
-    raise ConfigError(
-        f"{including}: include: {target!r} not found next to the file nor among bundled protocols "
-        f"({', '.join(list_protocols()) or 'none'})"
-    )
+    found = local if local.is_file() else _bundled_file(target)
+    if found is None:
+        raise ConfigError(
+            f"{including}: include: {target!r} not found next to the file nor among bundled protocols "
+            f"({', '.join(list_protocols()) or 'none'})"
+        )
+    return found
 
 
 def _merged_document(path: Path) -> dict[str, Any]:

@@ -92,6 +92,22 @@ def test_bundled_protocols_match_the_real_metric_registry():
             pytest.skip(f"metric module not available yet: {exc}")
 
 
+def test_ranking_keys_are_scores_the_metric_modules_return():
+    """Each bundled ``ranking`` entry names a key its metric module writes (a guard against typos)."""
+    import importlib
+    import inspect
+
+    for name in P.list_protocols():
+        # The file as merged, without registry checks: this test needs only the metric's source.
+        for entry in P._merged_document(P._locate(name)).get("ranking") or []:
+            metric, key = entry.split(".", 1)
+            try:
+                module = importlib.import_module(dbench.metrics.METRIC_MODULES[metric])
+            except ImportError:
+                continue  # that metric is not written yet
+            assert f'"{key}"' in inspect.getsource(module), f"{name}.yaml ranks {entry}, which {metric} never returns"
+
+
 def test_quick_protocol_runs_headline_metrics_at_small_sizes(registry):
     quick = P.resolve_protocol("quick")
     assert set(quick["metrics"]) == {"beta_vae", "factor_vae", "mig", "dci", "sap", "few_shot"}
@@ -111,8 +127,8 @@ def test_dlib_protocol_uses_published_defaults_on_both_representations(registry)
 def test_challenge_protocol_ranks_the_five_challenge_scores(registry):
     challenge = P.load_protocol("challenge")
     assert challenge.seeds == [0]
-    assert challenge.ranking == ["factor_vae.eval_accuracy", "dci.disentanglement", "sap.SAP_score",
-                                 "mig.mig", "irs.IRS"]
+    assert challenge.ranking == ["factor_vae.eval_accuracy", "dci.disentanglement", "sap.sap",
+                                 "mig.mig", "irs.irs"]
     assert set(challenge.metrics) == {"factor_vae", "dci", "sap", "mig", "irs"}
 
 
