@@ -164,7 +164,11 @@ def evaluate_all(encoder: Any, *, data_dir=None, cache_dir=None, progress: bool 
         backend=overrides.get("backend"),
         batch_size=overrides.get("batch_size"),
     )
-    loaded = load_encoder(encoder)
+    from dbench.datasets import get_dataset
+
+    # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
+    first = get_dataset(configs[0].dataset, data_dir=data_dir)
+    loaded = load_encoder(encoder, probe_shape=tuple(first.observation_shape))
     return [run_config(loaded, cfg, encoder_spec=encoder, data_dir=data_dir, cache_dir=cache_dir, progress=progress) for cfg in configs]
 
 
