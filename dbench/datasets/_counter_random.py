@@ -15,20 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
+from dbench._counter import GOLDEN_GAMMA as _GOLDEN_GAMMA
+from dbench._counter import mix64 as _mix64
+from dbench._counter import stream_bits
+
 _SEED_SALT = np.uint64(0xD1B54A32D192ED03)
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a bijective avalanche of uint64 values (in place on ``z``)."""
-    z ^= z >> np.uint64(30)
-    z *= _MIX1
-    z ^= z >> np.uint64(27)
-    z *= _MIX2
-    z ^= z >> np.uint64(31)
-    return z
 
 
 def _stream_keys(seed: int, indices: np.ndarray) -> np.ndarray:
@@ -46,9 +37,7 @@ def counter_uniform(seed: int, indices: np.ndarray, count: int) -> np.ndarray:
     """
     keys = _stream_keys(seed, indices)
     n_hashes = (count + 1) // 2
-    counters = (np.arange(1, n_hashes + 1, dtype=np.uint64) * _GOLDEN_GAMMA)[None, :]
-    with np.errstate(over="ignore"):
-        bits = _mix64(keys[:, None] + counters)
+    bits = stream_bits(keys, n_hashes)
     fields = np.empty((keys.size, n_hashes, 2), dtype=np.uint32)
     fields[:, :, 0] = bits >> np.uint64(40)
     fields[:, :, 1] = bits & np.uint64(0xFFFFFF)

@@ -17,20 +17,9 @@ import numpy as np
 
 from dbench.errors import EncoderError
 
-_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 output function applied elementwise (uint64 arrays; overflow wraps by design)."""
-    x = x.copy()
-    x ^= x >> np.uint64(30)
-    x *= _MIX_1
-    x ^= x >> np.uint64(27)
-    x *= _MIX_2
-    x ^= x >> np.uint64(31)
-    return x
+from dbench._counter import GOLDEN_GAMMA as _GOLDEN_GAMMA
+from dbench._counter import mix64 as _splitmix64
+from dbench._counter import stream_bits
 
 
 def _uniform_open(bits: np.ndarray) -> np.ndarray:
@@ -50,11 +39,10 @@ def standard_normal_per_index(indices: np.ndarray, n_dims: int, seed: int) -> np
         raise ValueError("indices must be non-negative observation indices")
     # One 64-bit stream key per (seed, index): hashing twice separates nearby seeds and indices.
     seed_key = _splitmix64(np.array([seed], dtype=np.uint64) * _GOLDEN_GAMMA)
-    row_key = _splitmix64(seed_key ^ _splitmix64(indices.astype(np.uint64)[:, None] * _GOLDEN_GAMMA + _GOLDEN_GAMMA))
+    with np.errstate(over="ignore"):
+        row_key = _splitmix64(seed_key ^ _splitmix64(indices.astype(np.uint64) * _GOLDEN_GAMMA + _GOLDEN_GAMMA))
     n_pairs = (n_dims + 1) // 2
-    # SplitMix64 stream: the k-th output of a stream is mix(key + k * gamma).
-    counters = np.arange(1, 2 * n_pairs + 1, dtype=np.uint64)[None, :] * _GOLDEN_GAMMA
-    bits = _splitmix64(row_key + counters)
+    bits = stream_bits(row_key, 2 * n_pairs)
     u1, u2 = _uniform_open(bits[:, 0::2]), _uniform_open(bits[:, 1::2])
     radius = np.sqrt(-2.0 * np.log(u1))
     angle = 2.0 * np.pi * u2
