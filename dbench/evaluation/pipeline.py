@@ -96,6 +96,19 @@ def resolve_config(
         "hash": protocol_hash(proto),
         "resolved": resolved,
     }
+    if metrics or params or seed is not None:
+        # Overrides make a different protocol: record what actually ran under a derived name and
+        # hash, so a result is never ranked as if it had followed the named protocol.
+        from dbench.protocols import hash_resolved
+
+        modified = {**resolved, "name": f"{resolved['name']}+custom", "metrics": metric_params, "seeds": seeds}
+        proto_record = {
+            "name": modified["name"],
+            "version": resolved["version"],
+            "hash": hash_resolved(modified),
+            "resolved": modified,
+            "base_hash": proto_record["hash"],
+        }
     return [
         EvaluationConfig(
             dataset=ds,

@@ -37,6 +37,8 @@ class ProtocolRecord(_Strict):
     version: StrictInt = Field(ge=1)
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     resolved: dict[str, Any]
+    #: set when command-line overrides changed the named protocol: the hash of the protocol they changed
+    base_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class EncoderRecord(_Strict):
