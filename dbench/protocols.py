@@ -457,6 +457,23 @@ def register(subparsers: Any) -> None:
     p_validate = sub.add_parser("validate", help="check protocol files; exit 0 if all are valid, else 1")
     p_validate.add_argument("files", nargs="+", metavar="FILE", help="protocol YAML files or bundled names")
     p_validate.set_defaults(func=_cli_validate)
+    p_export = sub.add_parser(
+        "export-queries",
+        help="write the observations a submission must encode (indices, and images with --images)",
+    )
+    p_export.add_argument("protocol", help="bundled name or YAML file")
+    p_export.add_argument("--out", required=True, help=".npz file: <dataset>__indices (and <dataset>__images)")
+    p_export.add_argument("--images", action="store_true", help="also write the images (float32 N,C,H,W)")
+    p_export.add_argument("--data-dir", default=None)
+    p_export.set_defaults(func=_cli_export_queries)
+
+
+def _cli_export_queries(args: Any) -> int:
+    from dbench.submissions.queries import export_queries
+
+    path = export_queries(args.protocol, args.out, images=args.images, data_dir=args.data_dir)
+    print(f"wrote {path}")
+    return 0
 
 
 def _cli_list(args: Any) -> int:
