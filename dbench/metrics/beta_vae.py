@@ -1,0 +1,164 @@
+"""Higgins et al.'s beta-VAE disentanglement score, as implemented in disentanglement_lib.
+
+Higgins et al. (2017), "beta-VAE: Learning basic visual concepts with a constrained variational
+framework", ICLR. One labelled point per draw: pick a factor ``k`` uniformly, draw ``batch_size`` pairs
+of factor vectors that agree on factor ``k`` (and are independent elsewhere), encode both halves, and
+take the feature ``mean_b |z_a[b] - z_b[b]|`` (one value per latent). A linear classifier (logistic
+regression) learns to predict ``k`` from the feature; the score is its accuracy on ``n_train`` training
+points and on ``n_eval`` fresh points. A latent that captures factor ``k`` alone is zero in the feature
+exactly when ``k`` is the fixed factor, which makes ``k`` linearly readable.
+
+Faithful to ``disentanglement_lib/evaluation/metrics/beta_vae.py`` (``compute_beta_vae_sklearn``) with
+the defaults of its ``unsupervised_study_v1`` config: ``batch_size=64``, ``num_train=10000``,
+``num_eval=5000``; classifier ``sklearn.linear_model.LogisticRegression`` with scikit-learn's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from dbench._array import to_numpy
+from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
+from dbench.metrics._sampling import check_dataset_factors, check_int_param, plan_codes, run_standalone
+from dbench.metrics._validation import warn_degenerate
+from dbench.metrics.spec import MetricSpec, Plan
+
+DEFAULTS: dict[str, Any] = {"batch_size": 64, "n_train": 10000, "n_eval": 5000}
+
+# LogisticRegression's random_state only matters for the liblinear/sag/saga solvers; the default lbfgs
+# solves a strictly convex problem deterministically, so this value never changes a prediction.
+_CLASSIFIER_RANDOM_STATE = 0
+
+
+def _check_params(params: Mapping[str, Any]) -> tuple[int, int, int]:
+    # batch_size 1 is legal in dlib (the feature is then one |z_a - z_b|).
+    return (
+        check_int_param(params, "batch_size", 1),
+        check_int_param(params, "n_train", 1),
+        check_int_param(params, "n_eval", 1),
+    )
+
+
+def _plan_pairs(
+    dataset: GroundTruthDataset, rng: np.random.Generator, n_points: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices ``(n_points, batch_size)`` of both halves of each pair batch, and the fixed factors.
+
+    Per point, in dlib's order: the fixed factor, the first batch of factors, the second batch, whose
+    fixed factor is then copied from the first.
+    """
+    n_factors = len(dataset.factor_sizes)
+    labels = np.empty(n_points, dtype=np.int64)
+    factors_a = np.empty((n_points, batch_size, n_factors), dtype=np.int64)
+    factors_b = np.empty_like(factors_a)
+    for i in range(n_points):
+        labels[i] = rng.integers(n_factors)
+        factors_a[i] = sample_factors(dataset, batch_size, rng)
+        factors_b[i] = sample_factors(dataset, batch_size, rng)
+        factors_b[i, :, labels[i]] = factors_a[i, :, labels[i]]
+    shape = (n_points, batch_size)
+    index_a = factors_to_indices(dataset, factors_a.reshape(-1, n_factors)).reshape(shape)
+    index_b = factors_to_indices(dataset, factors_b.reshape(-1, n_factors)).reshape(shape)
+    return index_a, index_b, labels
+
+
+def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
+    """Draw the training pairs, then the evaluation pairs (dlib's order).
+
+    Requests ``train_a``/``train_b`` ``(n_train, batch_size)`` and ``eval_a``/``eval_b``
+    ``(n_eval, batch_size)`` flat indices; extra ``train_labels``/``eval_labels`` (the fixed factor of
+    each point) and ``n_factors``.
+    """
+    batch_size, n_train, n_eval = _check_params(params)
+    n_factors = check_dataset_factors(dataset)
+    train_a, train_b, train_labels = _plan_pairs(dataset, rng, n_train, batch_size)
+    eval_a, eval_b, eval_labels = _plan_pairs(dataset, rng, n_eval, batch_size)
+    return Plan(
+        requests={"train_a": train_a, "train_b": train_b, "eval_a": eval_a, "eval_b": eval_b},
+        extra={"train_labels": train_labels, "eval_labels": eval_labels, "n_factors": n_factors},
+    )
+
+
+def pair_features(codes_a: Any, codes_b: Any) -> Any:
+    """``mean over the batch of |codes_a - codes_b|``: ``(n_points, batch_size, D) -> (n_points, D)``."""
+    xp = array_namespace(codes_a, codes_b)
+    return xp.mean(xp.abs(codes_a - codes_b), axis=1)
+
+
+def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+    """Train/eval accuracy of a logistic regression predicting the fixed factor from pair features."""
+    _, arrays = plan_codes(plan, codes, ("train_a", "train_b", "eval_a", "eval_b"))
+    # scikit-learn only runs on the host: the (n_points, D) features cross to NumPy once, here.
+    # float64 as in dlib, which stores the features in a float64 array before fitting.
+    train_x = to_numpy(pair_features(arrays["train_a"], arrays["train_b"])).astype(np.float64)
+    eval_x = to_numpy(pair_features(arrays["eval_a"], arrays["eval_b"])).astype(np.float64)
+    train_y = np.asarray(plan.extra["train_labels"])
+    eval_y = np.asarray(plan.extra["eval_labels"])
+
+    if np.unique(train_y).size < 2:
+        # LogisticRegression needs two classes; with one, the only sensible classifier predicts it.
+        warn_degenerate("beta_vae: every training point fixed the same factor; the classifier predicts it always")
+        train_pred = np.full_like(train_y, train_y[0])
+        eval_pred = np.full_like(eval_y, train_y[0])
+    else:
+        if np.ptp(train_x, axis=0).max() == 0:
+            warn_degenerate("beta_vae: the pair features do not vary (constant codes?); the classifier can only "
+                            "predict one factor, so the accuracy is about 1 / n_factors")
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(random_state=_CLASSIFIER_RANDOM_STATE).fit(train_x, train_y)
+        train_pred, eval_pred = model.predict(train_x), model.predict(eval_x)
+    return {
+        "train_accuracy": float(np.mean(train_pred == train_y)),
+        "eval_accuracy": float(np.mean(eval_pred == eval_y)),
+    }
+
+
+SPEC = MetricSpec(
+    name="beta_vae",
+    defaults=DEFAULTS,
+    plan=plan,
+    score=score,
+    description="Higgins et al. (2017) beta-VAE score: logistic-regression accuracy at naming the fixed factor",
+)
+
+
+def beta_vae(
+    dataset: GroundTruthDataset | str,
+    encoder: Any,
+    *,
+    seed: int,
+    batch_size: int = DEFAULTS["batch_size"],
+    n_train: int = DEFAULTS["n_train"],
+    n_eval: int = DEFAULTS["n_eval"],
+) -> dict[str, float]:
+    """Higgins et al.'s beta-VAE score of ``encoder`` on ``dataset``.
+
+    Parameters
+    ----------
+    dataset : GroundTruthDataset or str
+        The dataset, or its registry name.
+    encoder : Encoder or anything the encoder loader accepts
+        Maps float32 ``(N, C, H, W)`` images to ``(N, D)`` codes (the mean, when it also returns a
+        log-variance).
+    seed : int
+        Seed of the ``numpy.random.Generator`` that draws every sample.
+    batch_size, n_train, n_eval : int
+        Pairs per point, training points, evaluation points (dlib's defaults).
+
+    Returns
+    -------
+    dict
+        ``{"train_accuracy": float, "eval_accuracy": float}``, each in [0, 1]; chance is about
+        ``1 / n_factors``.
+
+    References
+    ----------
+    Higgins et al. (2017), "beta-VAE: Learning basic visual concepts with a constrained variational
+    framework", ICLR.
+    """
+    overrides = {"batch_size": batch_size, "n_train": n_train, "n_eval": n_eval}
+    return run_standalone(SPEC, dataset, encoder, seed, overrides)
