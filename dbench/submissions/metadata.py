@@ -72,6 +72,9 @@ def open_submission(path: str | Path, workdir: str | Path | None = None) -> Subm
         raise ConfigError(f"{meta_files[0]}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{meta_files[0]}: must be a mapping with name, team, description, code_url")
+    unknown = sorted(set(map(str, raw)) - set(SubmissionMeta.model_fields))
+    if unknown:
+        raise ConfigError(f"{meta_files[0]}: unknown key {unknown[0]!r} (allowed keys: name, team, description, code_url)")
     try:
         meta = SubmissionMeta(**raw)
     except ValidationError as exc:

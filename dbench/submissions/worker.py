@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except Exception as exc:  # noqa: BLE001 - the scorer records one line and carries on
         text = (str(exc).strip().splitlines() or [""])[0]
-        if "can't allocate memory" in text or "out of memory" in text.lower():
+        lowered = text.lower()
+        if any(sign in lowered for sign in ("memoryerror", "can't allocate memory", "unable to allocate", "out of memory")):
             print(f"{PREFIX} exceeded the memory limit ({text[:200]})", file=sys.stderr)
         else:
             print(f"{PREFIX} {exc.__class__.__name__}: {text[:300]}", file=sys.stderr)
