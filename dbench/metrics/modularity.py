@@ -1,0 +1,177 @@
+"""Modularity and explicitness (Ridgeway & Mozer 2018), as computed by disentanglement_lib.
+
+*Modularity*: each latent should carry information about at most one factor. From the discrete mutual
+information matrix ``m`` (latents x factors, 20-bin histograms, nats) each latent gets
+``1 - (sum_k m_jk^2 - max_k m_jk^2) / (max_k m_jk^2 * (K - 1))``; a latent with no information scores 0;
+modularity is the mean over latents.
+
+*Explicitness*: per factor, a logistic regression from all (standardised) latents to the factor's
+value; the score is the one-vs-rest ROC AUC of its predicted probabilities, averaged over the factor's
+classes (macro), then over factors; reported on the training and the test set.
+
+disentanglement_lib (``evaluation/metrics/modularity_explicitness.py``) details kept here:
+standardisation with the training mean and population standard deviation; scikit-learn's
+``LogisticRegression()`` with its defaults (``C=1``, lbfgs, multinomial for more than two classes,
+``max_iter=100``); AUC of ``predict_proba`` against a one-hot of the labels, macro-averaged.
+
+References
+----------
+Ridgeway, Mozer. Learning Deep Disentangled Embeddings With the F-Statistic Loss. NeurIPS 2018.
+https://arxiv.org/abs/1802.05312
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from array_api_compat import array_namespace
+from scipy.stats import rankdata
+
+from dbench._array import to_numpy
+from dbench.datasets.base import GroundTruthDataset
+from dbench.metrics._sampling import check_int_param
+from dbench.metrics._validation import check_pair, warn_degenerate
+from dbench.metrics.mig import mutual_information_codes_factors, plan_factor_samples, split_codes, warn_if_constant_codes
+from dbench.metrics.spec import MetricSpec, Plan
+
+def modularity_from_mutual_information(mutual_information: Any) -> float:
+    """Modularity (mean over latents) of a mutual-information matrix ``(n_latents, n_factors)``.
+
+    With a single factor every informative latent is trivially modular (score 1; dlib divides 0 by 0).
+    """
+    xp = array_namespace(mutual_information)
+    squared = mutual_information**2
+    largest = xp.max(squared, axis=1)
+    n_factors = squared.shape[1]
+    informative = largest > 0
+    if n_factors == 1:
+        warn_degenerate("modularity: a single factor; every informative latent is modular by definition")
+        per_latent = xp.astype(informative, squared.dtype)
+    else:
+        deviation = (xp.sum(squared, axis=1) - largest) / (xp.where(informative, largest, 1.0) * (n_factors - 1))
+        per_latent = xp.where(informative, 1.0 - deviation, xp.zeros_like(largest))
+    return float(xp.mean(per_latent))
+
+
+def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dlib's ``normalize_data``: training mean and population std; a constant latent is only centred."""
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    if np.any(std == 0):
+        # dlib divides by zero here and scikit-learn then rejects the NaNs; a centred constant is 0.
+        warn_degenerate("explicitness: constant latent(s) carry no information; they are centred, not scaled")
+        std = np.where(std == 0, 1.0, std)
+    return (train - mean) / std, (test - mean) / std
+
+
+def macro_roc_auc(labels: np.ndarray, classes: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean over ``classes`` of the one-vs-rest ROC AUC of ``probabilities[:, k]`` for ``labels == classes[k]``.
+
+    Ties share their average rank (as ``sklearn.metrics.roc_auc_score``). Classes absent from
+    ``labels`` (or making up all of it) have no AUC and are skipped with a warning; dlib fails there.
+    """
+    positive = labels[:, None] == classes[None, :]
+    n_pos = positive.sum(axis=0)
+    n_neg = labels.shape[0] - n_pos
+    defined = (n_pos > 0) & (n_neg > 0)
+    if not np.all(defined):
+        warn_degenerate(f"explicitness: {int((~defined).sum())} class(es) absent from one split have no ROC AUC; skipped")
+    if not np.any(defined):
+        return 0.5
+    ranks = rankdata(probabilities[:, defined], axis=0)
+    rank_sum = np.where(positive[:, defined], ranks, 0.0).sum(axis=0)
+    pos, neg = n_pos[defined], n_neg[defined]
+    return float(np.mean((rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)))
+
+
+def _fit_predict_proba(x_train: np.ndarray, y_train: np.ndarray, queries: list[np.ndarray]) -> list[np.ndarray]:
+    """Class probabilities ``(n, n_classes)`` (classes sorted) of dlib's ``LogisticRegression()`` on one factor."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(x_train, y_train)
+    return [model.predict_proba(x) for x in queries]
+
+
+def explicitness(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any) -> tuple[float, float]:
+    """Mean over factors of the macro one-vs-rest ROC AUC of a logistic regression: ``(train, test)``."""
+    # scikit-learn's estimator runs on the host: convert once here.
+    x_train, x_test = _standardise(to_numpy(codes_train).astype(np.float64), to_numpy(codes_test).astype(np.float64))
+    y_train_all, y_test_all = to_numpy(factors_train), to_numpy(factors_test)
+    train_scores, test_scores = [], []
+    for k in range(y_train_all.shape[1]):
+        y_train, y_test = y_train_all[:, k], y_test_all[:, k]
+        classes = np.unique(y_train)
+        if classes.size < 2:
+            warn_degenerate("explicitness: a factor takes a single value; it is perfectly explicit (AUC 1)")
+            train_scores.append(1.0)
+            test_scores.append(1.0)
+            continue
+        p_train, p_test = _fit_predict_proba(x_train, y_train, [x_train, x_test])
+        if classes.size == 2:
+            # Binary: dlib's one-hot has two columns; class 0's AUC on 1 - p equals class 1's on p.
+            p_train, p_test = p_train.reshape(-1, 2), p_test.reshape(-1, 2)
+        train_scores.append(macro_roc_auc(y_train, classes, p_train))
+        test_scores.append(macro_roc_auc(y_test, classes, p_test))
+    return float(np.mean(train_scores)), float(np.mean(test_scores))
+
+
+def modularity_explicitness(
+    codes_train: Any,
+    factors_train: Any,
+    codes_test: Any,
+    factors_test: Any,
+    *,
+    n_bins: int = 20,
+) -> dict[str, float]:
+    """Modularity (from training codes) and explicitness on the training and test sets.
+
+    Parameters
+    ----------
+    codes_train, codes_test : arrays (n, n_latents)
+    factors_train, factors_test : integer arrays (n, n_factors)
+    n_bins : int
+        Histogram bins per latent for the mutual information (dlib: 20).
+
+    Returns
+    -------
+    dict
+        ``modularity``, ``explicitness_train``, ``explicitness_test``, each in ``[0, 1]``.
+    """
+    xp = check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
+    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise ValueError(f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}")
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}")
+    n_bins = check_int_param({"n_bins": n_bins}, "n_bins", 1)
+    warn_if_constant_codes(xp, codes_train, "modularity_explicitness")
+    mi, _ = mutual_information_codes_factors(codes_train, factors_train, n_bins)
+    explicit_train, explicit_test = explicitness(codes_train, factors_train, codes_test, factors_test)
+    return {
+        "modularity": modularity_from_mutual_information(mi),
+        "explicitness_train": explicit_train,
+        "explicitness_test": explicit_test,
+    }
+
+
+def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
+    sizes = {"train": check_int_param(params, "n_train", 2), "test": check_int_param(params, "n_test", 2)}
+    return plan_factor_samples(dataset, rng, sizes)
+
+
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+    (train_codes, train_factors), (test_codes, test_factors) = split_codes(plan, codes, ("train", "test"))
+    return modularity_explicitness(
+        train_codes, train_factors, test_codes, test_factors, n_bins=params["n_bins"]
+    )
+
+
+SPEC = MetricSpec(
+    name="modularity_explicitness",
+    # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, 20 histogram bins.
+    defaults={"n_train": 10_000, "n_test": 5_000, "n_bins": 20},
+    plan=_plan,
+    score=_score,
+    description="Modularity and explicitness (Ridgeway & Mozer 2018): MI-based modularity, logistic-regression AUC",
+)
