@@ -53,7 +53,7 @@ class TrainResult:
 
 
 @dataclass
-class _Trainer:
+class Trainer:
     """Everything a training step mutates (the checkpoint is exactly this state plus the step)."""
 
     model: VAE
@@ -109,7 +109,7 @@ def resolve_dataset(dataset: str | GroundTruthDataset) -> GroundTruthDataset:
     return get_dataset(dataset)
 
 
-def _build_trainer(variant: Variant, seed: int, device: torch.device, num_channels: int) -> _Trainer:
+def build_trainer(variant: Variant, seed: int, device: torch.device, num_channels: int) -> Trainer:
     # Initialise under a forked global RNG so the caller's torch random state is left untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -127,11 +127,11 @@ def _build_trainer(variant: Variant, seed: int, device: torch.device, num_channe
         discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), **DISCRIMINATOR_ADAM)
     noise = torch.Generator(device=device)
     noise.manual_seed(seed)
-    return _Trainer(model, discriminator, vae_optimizer, discriminator_optimizer, np.random.default_rng(seed), noise)
+    return Trainer(model, discriminator, vae_optimizer, discriminator_optimizer, np.random.default_rng(seed), noise)
 
 
 def training_step(
-    trainer: _Trainer, variant: Variant, hparams: Mapping[str, Any], images: torch.Tensor, step: int
+    trainer: Trainer, variant: Variant, hparams: Mapping[str, Any], images: torch.Tensor, step: int
 ) -> dict[str, float]:
     """One optimisation step on ``images``; returns the loss terms (floats) of this batch.
 
@@ -260,7 +260,7 @@ def train(
         "device": str(torch_device),
         "finished": False,
     }
-    trainer = _build_trainer(variant, seed, torch_device, config["num_channels"])
+    trainer = build_trainer(variant, seed, torch_device, config["num_channels"])
     checkpoint_path = out / CHECKPOINT_FILE
     start_step = 0
     if resume and checkpoint_path.exists():
