@@ -27,9 +27,11 @@ from reference_models import losses
 from reference_models.architecture import NUM_LATENT, VAE, Discriminator, init_like_tensorflow
 from reference_models.checkpoint import (
     CHECKPOINT_FILE,
+    CONFIG_FILE,
     ENCODER_FILE,
     LOSSES_FILE,
     load_checkpoint,
+    read_config,
     save_checkpoint,
     write_config,
 )
@@ -270,6 +272,7 @@ def train(
         start_step = int(payload["step"])
         if start_step > steps:
             raise ConfigError(f"checkpoint {checkpoint_path} is at step {start_step}, past steps={steps}")
+    previous_config = read_config(out) if start_step > 0 and (out / CONFIG_FILE).exists() else {}
     write_config(out, config)
 
     columns = [*BASE_COLUMNS, *variant.extra_terms]
@@ -303,6 +306,9 @@ def train(
     checkpoint(steps)
     export_encoder(trainer.model.encoder, out / ENCODER_FILE)
     elapsed = time.perf_counter() - began
-    speed = (steps - start_step) / elapsed if elapsed > 0 and steps > start_step else 0.0
+    if steps > start_step:
+        speed = (steps - start_step) / elapsed
+    else:  # nothing left to train: keep the speed measured when the run was trained
+        speed = float(previous_config.get("steps_per_second", 0.0))
     write_config(out, {**config, "finished": True, "steps_per_second": round(speed, 3)})
     return TrainResult(out_dir=out, steps=steps, last_losses=last, steps_per_second=speed)

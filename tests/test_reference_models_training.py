@@ -97,6 +97,10 @@ def test_training_further_continues_from_the_checkpoint(tmp_path):
     _train("vae", tmp_path / "twice", 3)
     _train("vae", tmp_path / "twice", 6)
     assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "twice"))
+    # Asking for a finished run again changes nothing and keeps its recorded speed.
+    result = _train("vae", tmp_path / "twice", 6)
+    assert result.steps_per_second > 0 and _logged_steps(tmp_path / "twice") == list(range(6))
+    assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "twice"))
 
 
 def test_exported_encoder_reproduces_the_module(tmp_path):
