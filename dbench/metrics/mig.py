@@ -57,6 +57,17 @@ def split_codes(plan: Plan, codes: Mapping[str, Any], splits: tuple[str, ...]) -
     return pairs
 
 
+def check_train_test(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any) -> Any:
+    """Validate a train and a test ``(codes, factors)`` pair with matching widths; return the namespace."""
+    xp = check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
+    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise ValueError(f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}")
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}")
+    return xp
+
+
 def mutual_information_codes_factors(codes: Any, factors: Any, n_bins: int) -> tuple[Any, Any]:
     """dlib's ``discrete_mutual_info`` and ``discrete_entropy``: ``(MI (D, K), H(factors) (K,))`` in nats."""
     code_labels = histogram_discretize(codes, n_bins)

@@ -31,8 +31,14 @@ from scipy.stats import rankdata
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
 from dbench.metrics._sampling import check_int_param
-from dbench.metrics._validation import check_pair, warn_degenerate
-from dbench.metrics.mig import mutual_information_codes_factors, plan_factor_samples, split_codes, warn_if_constant_codes
+from dbench.metrics._validation import warn_degenerate
+from dbench.metrics.mig import (
+    check_train_test,
+    mutual_information_codes_factors,
+    plan_factor_samples,
+    split_codes,
+    warn_if_constant_codes,
+)
 from dbench.metrics.spec import MetricSpec, Plan
 
 def modularity_from_mutual_information(mutual_information: Any) -> float:
@@ -138,12 +144,7 @@ def modularity_explicitness(
     dict
         ``modularity``, ``explicitness_train``, ``explicitness_test``, each in ``[0, 1]``.
     """
-    xp = check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
-    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
-    if codes_train.shape[1] != codes_test.shape[1]:
-        raise ValueError(f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}")
-    if factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError(f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}")
+    xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
     n_bins = check_int_param({"n_bins": n_bins}, "n_bins", 1)
     warn_if_constant_codes(xp, codes_train, "modularity_explicitness")
     mi, _ = mutual_information_codes_factors(codes_train, factors_train, n_bins)

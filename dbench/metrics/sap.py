@@ -30,15 +30,15 @@ from array_api_compat import device as device_of
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
 from dbench.metrics._sampling import check_int_param
-from dbench.metrics._validation import check_pair, warn_degenerate
-from dbench.metrics.mig import plan_factor_samples, split_codes, top_two_gap, warn_if_constant_codes
+from dbench.metrics._validation import warn_degenerate
+from dbench.metrics.mig import check_train_test, plan_factor_samples, split_codes, top_two_gap, warn_if_constant_codes
 from dbench.metrics.spec import MetricSpec, Plan
 
 SOLVERS = ("batched", "sklearn")
 # dlib's LinearSVC(C=0.01, class_weight="balanced"): squared hinge loss, L2 penalty on (w, b).
 SVC_C = 0.01
 _NEWTON_ITERATIONS = 100
-_LINE_SEARCH_STEPS = 30
+_LINE_SEARCH_STEPS = 20
 
 
 class _SortedLatent:
@@ -150,24 +150,26 @@ def fit_linear_svc_1d(
     b = xp.zeros_like(c_pos)
     value, grad, hess = _objective(latent, w, b, c_pos, c_neg)
     scale = xp.abs(grad[0]) + xp.abs(grad[1]) + 1.0
+    stalled = xp.zeros_like(w, dtype=xp.bool)
     for _ in range(_NEWTON_ITERATIONS):
         gw, gb = grad
-        converged = xp.abs(gw) + xp.abs(gb) <= tol * scale
-        if bool(xp.all(converged)):
-            break
         h_ww, h_wb, h_bb = hess
         det = h_ww * h_bb - h_wb * h_wb
         step_w = -(h_bb * gw - h_wb * gb) / det
         step_b = -(h_ww * gb - h_wb * gw) / det
         slope = gw * step_w + gb * step_b
+        # Done: a small gradient, a predicted decrease below the objective's rounding, or no step that
+        # lowers the objective any more (the line search failed: we are at the optimum to rounding).
+        converged = (xp.abs(gw) + xp.abs(gb) <= tol * scale) | (-slope <= 1e-13 * (1.0 + xp.abs(value))) | stalled
+        if bool(xp.all(converged)):
+            break
         alpha = xp.ones_like(w)
         accepted = converged
         new_w, new_b, new_value, new_grad, new_hess = w, b, value, grad, hess
         for _ in range(_LINE_SEARCH_STEPS):
             trial_w, trial_b = w + alpha * step_w, b + alpha * step_b
             t_value, t_grad, t_hess = _objective(latent, trial_w, trial_b, c_pos, c_neg)
-            # Armijo condition; a step that changes nothing measurable is accepted too (converged).
-            ok = (t_value <= value + 1e-4 * alpha * slope) & ~accepted
+            ok = (t_value <= value + 1e-4 * alpha * slope) & ~accepted  # Armijo condition
             take = lambda new, trial: xp.where(ok, trial, new)  # noqa: E731
             new_w, new_b, new_value = take(new_w, trial_w), take(new_b, trial_b), take(new_value, t_value)
             new_grad = tuple(take(n, t) for n, t in zip(new_grad, t_grad))
@@ -176,6 +178,7 @@ def fit_linear_svc_1d(
             if bool(xp.all(accepted)):
                 break
             alpha = xp.where(accepted, alpha, alpha * 0.5)
+        stalled = stalled | ~accepted
         w, b, value, grad, hess = new_w, new_b, new_value, new_grad, new_hess
     return w, b
 
@@ -333,12 +336,7 @@ def sap(
         ``{"sap": float}`` in ``[0, 1]``. With one latent the gap is its score (the runner-up counts as
         0). A factor with one value is predicted perfectly by every latent, so its gap is 0 (warned).
     """
-    xp = check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
-    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
-    if codes_train.shape[1] != codes_test.shape[1]:
-        raise ValueError(f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}")
-    if factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError(f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}")
+    xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
     if not xp.isdtype(codes_train.dtype, "real floating"):
         codes_train = xp.astype(codes_train, xp.float64)
     if not xp.isdtype(codes_test.dtype, "real floating"):
