@@ -1,0 +1,243 @@
+"""DCI: disentanglement, completeness and informativeness (Eastwood & Williams, 2018).
+
+Computed as disentanglement_lib's ``evaluation/metrics/dci.py`` does: for every factor, a
+``GradientBoostingClassifier()`` with scikit-learn's defaults is fitted on the training codes to
+predict the factor; its ``feature_importances_`` form one column of the importance matrix
+``R`` (n_latents x n_factors); informativeness is the mean train / test accuracy over factors.
+
+* disentanglement = sum_i rho_i (1 - H_F(P_i.)) with P_i. the normalised row of latent ``i``,
+  ``H_F`` the entropy in base n_factors and weights ``rho_i = sum_j R_ij / sum R``;
+* completeness = sum_j rho_j (1 - H_L(P_.j)) with P_.j the normalised column of factor ``j``, ``H_L``
+  in base n_latents and ``rho_j = sum_i R_ij / sum R`` (= 1/n_factors since each column sums to 1).
+
+Like disentanglement_lib, 1e-11 is added to every entry before the entropies (so an all-zero row
+reads as uniform) and an all-zero matrix gets uniform weights. Quirks and deviations: docs/dci.md.
+
+Reference: C. Eastwood and C. K. I. Williams, "A framework for the quantitative evaluation of
+disentangled representations", ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from dbench._array import to_numpy
+from dbench.metrics._validation import check_pair, warn_degenerate
+from dbench.metrics.spec import MetricSpec, Plan
+
+_ENTROPY_OFFSET = 1e-11  # disentanglement_lib adds this to the importance matrix before entropies
+ESTIMATORS = ("fast", "sklearn")
+
+
+def _normalised_entropy(p: Any, axis: int, base: int) -> Any:
+    """Entropy (base ``base``) of ``p`` normalised along ``axis``, as scipy.stats.entropy computes it."""
+    xp = array_namespace(p)
+    p = p / xp.sum(p, axis=axis, keepdims=True)
+    positive = p > 0
+    safe = xp.where(positive, p, xp.ones_like(p))
+    terms = xp.where(positive, -p * xp.log(safe), xp.zeros_like(p))
+    return xp.sum(terms, axis=axis) / math.log(base)
+
+
+def disentanglement_score(importance: Any) -> float:
+    """Disentanglement of an importance matrix ``(n_latents, n_factors)`` (dlib's definition)."""
+    xp = array_namespace(importance)
+    n_factors = importance.shape[1]
+    if n_factors == 1:
+        # dlib divides by log(1) and returns NaN; one factor cannot be shared between factors.
+        per_latent = xp.ones(importance.shape[0], dtype=importance.dtype)
+    else:
+        per_latent = 1.0 - _normalised_entropy(importance + _ENTROPY_OFFSET, axis=1, base=n_factors)
+    weights = importance if float(xp.sum(importance)) != 0.0 else xp.ones_like(importance)
+    latent_weight = xp.sum(weights, axis=1) / xp.sum(weights)
+    return float(xp.sum(per_latent * latent_weight))
+
+
+def completeness_score(importance: Any) -> float:
+    """Completeness of an importance matrix ``(n_latents, n_factors)`` (dlib's definition)."""
+    xp = array_namespace(importance)
+    n_latents = importance.shape[0]
+    if n_latents == 1:
+        # dlib divides by log(1) and returns NaN; a single latent captures each factor completely.
+        per_factor = xp.ones(importance.shape[1], dtype=importance.dtype)
+    else:
+        per_factor = 1.0 - _normalised_entropy(importance + _ENTROPY_OFFSET, axis=0, base=n_latents)
+    weights = importance if float(xp.sum(importance)) != 0.0 else xp.ones_like(importance)
+    factor_weight = xp.sum(weights, axis=0) / xp.sum(weights)
+    return float(xp.sum(per_factor * factor_weight))
+
+
+def _fit_factor(
+    codes_train: np.ndarray, y_train: np.ndarray, estimator: str, random_state: int
+) -> tuple[np.ndarray, Any]:
+    """Importances and a predict function of one boosted classifier for one factor."""
+    if estimator == "fast":
+        from dbench.estimators.boosted_trees import fit_boosted_trees, numba_available
+
+        if numba_available():
+            model = fit_boosted_trees(codes_train, y_train)
+            return model.feature_importances, model.predict
+        warnings.warn("numba is not installed; DCI falls back to scikit-learn (slow)", RuntimeWarning, stacklevel=4)
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    # dlib uses random_state=None; a fixed seed makes the (tie-breaking) feature order reproducible.
+    model = GradientBoostingClassifier(random_state=random_state).fit(codes_train, y_train)
+    return np.abs(model.feature_importances_), model.predict
+
+
+def dci_importance(
+    codes_train: Any,
+    factors_train: Any,
+    codes_test: Any,
+    factors_test: Any,
+    *,
+    estimator: str = "fast",
+    random_state: int = 0,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Importance matrix ``(n_latents, n_factors)`` (float64 NumPy) and the four DCI scores.
+
+    See :func:`dci` for the parameters.
+    """
+    check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
+    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise ValueError(
+            f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}"
+        )
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(
+            f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}"
+        )
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    # Gradient boosting runs on the CPU: convert once at the boundary.
+    x_train = to_numpy(codes_train).astype(np.float64)
+    x_test = to_numpy(codes_test).astype(np.float64)
+    y_train_all = to_numpy(factors_train).astype(np.int64)
+    y_test_all = to_numpy(factors_test).astype(np.int64)
+    n_latents, n_factors = x_train.shape[1], y_train_all.shape[1]
+    importance = np.zeros((n_latents, n_factors), dtype=np.float64)
+    train_accuracy = np.zeros(n_factors)
+    test_accuracy = np.zeros(n_factors)
+    if np.all(x_train == x_train[:1]):
+        warn_degenerate("codes_train is constant: no latent carries information (DCI importances are all 0)")
+    fitted = []
+    for j in range(n_factors):
+        y_train, y_test = y_train_all[:, j], y_test_all[:, j]
+        classes = np.unique(y_train)
+        if classes.size < 2:
+            # scikit-learn refuses one class; the only possible classifier predicts it and uses no latent.
+            warn_degenerate(f"factor {j} takes a single value in factors_train; its importances are 0")
+            train_accuracy[j] = 1.0
+            test_accuracy[j] = float(np.mean(y_test == classes[0]))
+        else:
+            fitted.append(j)
+
+    def fit_one(j: int) -> tuple[np.ndarray, float, float]:
+        y_train, y_test = y_train_all[:, j], y_test_all[:, j]
+        column, predict = _fit_factor(x_train, y_train, estimator, random_state)
+        return column, float(np.mean(predict(x_train) == y_train)), float(np.mean(predict(x_test) == y_test))
+
+    # One classifier per factor, independent: the fast kernels release the GIL, so threads overlap.
+    workers = min(len(fitted), os.cpu_count() or 1) if estimator == "fast" else 1
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(fit_one, fitted))
+    else:
+        results = [fit_one(j) for j in fitted]
+    for j, (column, train_acc, test_acc) in zip(fitted, results):
+        importance[:, j] = column
+        train_accuracy[j] = train_acc
+        test_accuracy[j] = test_acc
+    scores = {
+        "disentanglement": disentanglement_score(importance),
+        "completeness": completeness_score(importance),
+        "informativeness_train": float(np.mean(train_accuracy)),
+        "informativeness_test": float(np.mean(test_accuracy)),
+    }
+    return importance, scores
+
+
+def dci(
+    codes_train: Any,
+    factors_train: Any,
+    codes_test: Any,
+    factors_test: Any,
+    *,
+    estimator: str = "fast",
+    random_state: int = 0,
+) -> dict[str, float]:
+    """DCI scores of codes against ground-truth factors (Eastwood & Williams, 2018; dlib's variant).
+
+    Parameters
+    ----------
+    codes_train, codes_test : array (n_samples, n_latents)
+        Representations, any array-API namespace (moved to host NumPy: the trees run on the CPU).
+    factors_train, factors_test : array (n_samples, n_factors)
+        Integer factor indices paired row by row with the codes.
+    estimator : {"fast", "sklearn"}
+        ``"fast"``: dbench's compiled re-implementation of ``GradientBoostingClassifier()`` (same
+        trees; ~30x faster). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
+    random_state : int
+        Seed of scikit-learn's feature order (it only breaks ties between equally good splits).
+
+    Returns
+    -------
+    dict with ``disentanglement``, ``completeness``, ``informativeness_train`` and
+    ``informativeness_test`` (accuracies), all Python floats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> factors = rng.integers(0, 4, size=(400, 2))
+    >>> scores = dci(factors[:300] * 1.0, factors[:300], factors[300:] * 1.0, factors[300:])
+    >>> round(scores["disentanglement"], 3), round(scores["informativeness_test"], 3)
+    (1.0, 1.0)
+    """
+    return dci_importance(
+        codes_train, factors_train, codes_test, factors_test, estimator=estimator, random_state=random_state
+    )[1]
+
+
+def _plan(dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
+    from dbench.datasets.base import factors_to_indices, sample_factors
+
+    # dlib draws the training set first, then the test set, from the same random state.
+    factors_train = sample_factors(dataset, int(params["n_train"]), rng)
+    factors_test = sample_factors(dataset, int(params["n_test"]), rng)
+    return Plan(
+        requests={
+            "train": factors_to_indices(dataset, factors_train),
+            "test": factors_to_indices(dataset, factors_test),
+        },
+        extra={"factors_train": factors_train, "factors_test": factors_test},
+    )
+
+
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+    # Plan labels are host NumPy; the codes go to the host anyway (the trees run on the CPU).
+    return dci(
+        to_numpy(codes["train"]),
+        plan.extra["factors_train"],
+        to_numpy(codes["test"]),
+        plan.extra["factors_test"],
+        estimator=params["estimator"],
+        random_state=int(params["random_state"]),
+    )
+
+
+SPEC = MetricSpec(
+    name="dci",
+    defaults={"n_train": 10000, "n_test": 5000, "estimator": "fast", "random_state": 0},
+    plan=_plan,
+    score=_score,
+    description="Disentanglement, completeness, informativeness from gradient-boosted-tree importances",
+)
