@@ -47,7 +47,7 @@ def _logged_steps(run_dir) -> list[int]:
 
 
 def test_short_training_lowers_the_loss(tmp_path):
-    result = _train("beta_vae", tmp_path, 40, batch_size=16)
+    result = _train("beta_vae", tmp_path, 40)
     with (tmp_path / "losses.csv").open(newline="") as handle:
         loss = np.array([float(row["loss"]) for row in csv.DictReader(handle)])
     assert loss.size == 40 and result.steps == 40
