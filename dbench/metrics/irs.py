@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_numpy_namespace
 from array_api_compat import device as device_of
 
 from dbench._array import to_numpy
@@ -36,26 +36,17 @@ from dbench.metrics.mig import plan_factor_samples, split_codes
 from dbench.metrics.spec import MetricSpec, Plan
 
 
-def _grouped_quantiles(xp: Any, values: Any, labels: Any, n_groups: int, q: float) -> Any:
-    """``np.quantile(values[labels == g], q, axis=0)`` (linear interpolation) for every group: ``(G, D)``.
-
-    One sort per call: each column is sorted by ``(group, value)`` by adding a per-group offset larger
-    than the column's range (non-negative ``values``), then each group's quantile is read from its slice.
-    """
-    counts = np.bincount(to_numpy(labels), minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    span = xp.max(values, axis=0) + 1.0
-    offsets = xp.astype(labels, values.dtype)[:, None] * span[None, :]
-    ordered = xp.sort(values + offsets, axis=0)
-    position = q * (counts - 1)
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, counts - 1)
-    device = device_of(values)
-    group_offsets = xp.asarray(np.arange(n_groups), dtype=values.dtype, device=device)[:, None] * span[None, :]
-    low_values = xp.take(ordered, xp.asarray(starts + low, device=device), axis=0) - group_offsets
-    high_values = xp.take(ordered, xp.asarray(starts + high, device=device), axis=0) - group_offsets
-    fraction = xp.asarray(position - low, dtype=values.dtype, device=device)[:, None]
-    return low_values + (high_values - low_values) * fraction
+def _quantile(xp: Any, values: Any, q: float) -> Any:
+    """Column-wise ``np.quantile(values, q, axis=0)`` with linear interpolation (the default method)."""
+    position = q * (values.shape[0] - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, values.shape[0] - 1)
+    if is_numpy_namespace(xp):
+        # NumPy fast path: a partial sort (as np.quantile does) puts the two order statistics in place.
+        ordered = np.partition(values, [low, high], axis=0)
+    else:
+        ordered = xp.sort(values, axis=0)
+    return ordered[low, :] + (ordered[high, :] - ordered[low, :]) * (position - low)
 
 
 def irs_matrix(codes: Any, factor_labels: Any, levels: tuple[int, ...], diff_quantile: float) -> tuple[Any, Any]:
@@ -70,12 +61,16 @@ def irs_matrix(codes: Any, factor_labels: Any, levels: tuple[int, ...], diff_qua
     columns = []
     for i, n_values in enumerate(levels):
         labels = factor_labels[:, i]
-        one_hot = xp.astype(labels[:, None] == xp.arange(n_values, device=device)[None, :], codes.dtype)
-        # E[z | v_i = g] for every group g at once.
-        centres = xp.matmul(xp.matrix_transpose(one_hot), codes) / xp.sum(one_hot, axis=0)[:, None]
-        deviations = xp.abs(codes - xp.matmul(one_hot, centres))
-        quantiles = _grouped_quantiles(xp, deviations, labels, n_values, diff_quantile)
-        columns.append(xp.mean(quantiles, axis=0))
+        # Put each group's rows next to each other once; then every group is a contiguous slice.
+        order = xp.argsort(labels, stable=True)
+        grouped = xp.take(codes, order, axis=0)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(to_numpy(labels), minlength=n_values))])
+        total = xp.zeros_like(max_deviations)
+        for g in range(n_values):
+            group = grouped[int(bounds[g]) : int(bounds[g + 1]), :]
+            deviations = xp.abs(group - xp.mean(group, axis=0)[None, :])  # |z - E[z | v_i = g]|
+            total = total + _quantile(xp, deviations, diff_quantile)
+        columns.append(total / n_values)
     cumulative = xp.stack(columns, axis=1)
     return 1.0 - cumulative / max_deviations[:, None], max_deviations
 
