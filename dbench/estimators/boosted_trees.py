@@ -153,8 +153,8 @@ def fit_boosted_trees(
     ranks = np.empty(order.shape, dtype=np.int32)
     np.put_along_axis(ranks.T, order.T.astype(np.intp), np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     n_relevant = _fit(
-        np.ascontiguousarray(x32.T),
         order,
+        np.ascontiguousarray(sorted_values.T),
         ranks,
         y_encoded,
         n_classes,
@@ -214,16 +214,20 @@ if _HAVE_NUMBA:
                     hess[i, k] = q * (1.0 - q)
 
     @njit(cache=True, nogil=True)
-    def _grow_tree(xt, order, ranks, g, h, leaf_scale, work, buffer, go_left, feat, thr, val, importance):
+    def _grow_tree(
+        order, sorted_x, ranks, g, h, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+        feat, thr, val, importance, raw_column, learning_rate, reciprocals,
+    ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
 
-        ``work`` (n_features, n) receives, per feature, the samples in sorted order partitioned by
-        node. Returns the number of nodes (1 means the tree is a lone leaf).
+        ``work`` / ``work_x`` (n_features, n) receive, per feature, the samples and their values in
+        sorted order, partitioned by node. Leaf values (Newton steps) are added, shrunk, to
+        ``raw_column``. Returns the number of nodes (1 means the tree is a lone leaf).
         """
-        n_features, n = xt.shape
-        for d in range(n_features):
-            for p in range(n):
-                work[d, p] = order[d, p]
+        n_features, n = order.shape
+        inverse = reciprocals
+        work[:, :] = order
+        work_x[:, :] = sorted_x
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
         starts = np.zeros(_HEAP_SIZE, dtype=np.int64)
@@ -261,19 +265,21 @@ if _HAVE_NUMBA:
             if not is_leaf:
                 for d in range(n_features):
                     row = work[d]
-                    xd = xt[d]
+                    xs = work_x[d]
                     # feature constant in this node (sklearn: last <= first + FEATURE_THRESHOLD)
-                    if xd[row[end - 1]] <= xd[row[start]] + _FEATURE_THRESHOLD:
+                    if xs[end - 1] <= xs[start] + _FEATURE_THRESHOLD:
                         continue
                     left_sum = 0.0
                     for p in range(start, end - 1):
                         left_sum += g[row[p]]
                         # only between values that differ by more than FEATURE_THRESHOLD
-                        if xd[row[p + 1]] <= xd[row[p]] + _FEATURE_THRESHOLD:
+                        if xs[p + 1] <= xs[p] + _FEATURE_THRESHOLD:
                             continue
                         n_left = p + 1 - start
                         right_sum = total - left_sum
-                        proxy = left_sum * left_sum / n_left + right_sum * right_sum / (count - n_left)
+                        # sklearn's proxy S_l^2/n_l + S_r^2/n_r; reciprocals instead of divisions (the
+                        # scan is division-bound), which moves it by at most an ulp.
+                        proxy = left_sum * left_sum * inverse[n_left] + right_sum * right_sum * inverse[count - n_left]
                         if proxy > feature_proxy[d]:
                             feature_proxy[d] = proxy
                             feature_pos[d] = p + 1
@@ -302,13 +308,15 @@ if _HAVE_NUMBA:
                 numerator = numerator / count * leaf_scale
                 denominator = denominator / count
                 feat[slot] = -1
-                val[slot] = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
+                leaf_value = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
+                val[slot] = leaf_value
+                for p in range(start, end):
+                    raw_column[work[0, p]] += learning_rate * leaf_value
                 continue
             # split: threshold at the float64 midpoint of the float32 neighbours (sklearn's rule)
             row = work[best_feature]
-            xd = xt[best_feature]
-            low = np.float64(xd[row[best_pos - 1]])
-            high = np.float64(xd[row[best_pos]])
+            low = np.float64(work_x[best_feature, best_pos - 1])
+            high = np.float64(work_x[best_feature, best_pos])
             threshold = low / 2.0 + high / 2.0
             if threshold == high or threshold == np.inf or threshold == -np.inf:
                 threshold = low
@@ -341,21 +349,27 @@ if _HAVE_NUMBA:
             for d in range(n_features):
                 if feature_proxy[d] >= best_proxy * (1.0 - _TIE_TOLERANCE):
                     importance[d] += decrease / n_tied
-            # stable partition of every feature's sorted list into (left, right)
-            for d in range(n_features):
+            # Stable partition of every feature's sorted list into (left, right). Children of a
+            # depth-2 node are leaves: they only need their members, so one list is enough.
+            n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
+            for d in range(n_partitioned):
                 row_d = work[d]
+                xs_d = work_x[d]
                 a = start
                 b = 0
                 for p in range(start, end):
                     i = row_d[p]
                     if go_left[i]:
                         row_d[a] = i
+                        xs_d[a] = xs_d[p]
                         a += 1
                     else:
                         buffer[b] = i
+                        buffer_x[b] = xs_d[p]
                         b += 1
                 for q in range(b):
                     row_d[a + q] = buffer[q]
+                    xs_d[a + q] = buffer_x[q]
             left = 2 * slot + 1
             starts[left] = start
             ends[left] = best_pos
@@ -376,35 +390,42 @@ if _HAVE_NUMBA:
         return j
 
     @njit(cache=True, nogil=True)
-    def _fit(xt, order, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value, importance_sum):
-        n_features, n = xt.shape
+    def _fit(order, sorted_x, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value, importance_sum):
+        n_features, n = order.shape
         n_columns = raw.shape[1]
         leaf_scale = 1.0 if n_columns == 1 else (n_classes - 1) / n_classes
         grad = np.empty((n, n_columns))
         hess = np.empty((n, n_columns))
         per_column_importance = np.zeros((n_columns, n_features))
         relevant = np.zeros(n_columns, dtype=np.int64)
-        x_rows = np.ascontiguousarray(xt.T)
+        work = np.empty((n_features, n), dtype=np.int32)
+        work_x = np.empty((n_features, n), dtype=np.float32)
+        buffer = np.empty(n, dtype=np.int32)
+        buffer_x = np.empty(n, dtype=np.float32)
+        go_left = np.zeros(n, dtype=np.bool_)
+        tree_importance = np.zeros(n_features)
+        raw_column = np.empty(n)
+        reciprocals = np.empty(n + 1)
+        reciprocals[0] = 0.0
+        for m in range(1, n + 1):
+            reciprocals[m] = 1.0 / m
         for stage in range(n_stages):
             _negative_gradient(raw, y, n_classes, grad, hess)
             for k in range(n_columns):
-                work = np.empty((n_features, n), dtype=np.int32)
-                buffer = np.empty(n, dtype=np.int32)
-                go_left = np.zeros(n, dtype=np.bool_)
-                tree_importance = np.zeros(n_features)
+                tree_importance[:] = 0.0
                 g = np.ascontiguousarray(grad[:, k])
                 hk = np.ascontiguousarray(hess[:, k])
+                raw_column[:] = raw[:, k]
                 nodes = _grow_tree(
-                    xt, order, ranks, g, hk, leaf_scale, work, buffer, go_left,
+                    order, sorted_x, ranks, g, hk, leaf_scale, work, work_x, buffer, buffer_x, go_left,
                     feature[stage, k], threshold[stage, k], value[stage, k], tree_importance,
+                    raw_column, learning_rate, reciprocals,
                 )
+                raw[:, k] = raw_column
                 if nodes > 1:
                     relevant[k] += 1
                     for d in range(n_features):
                         per_column_importance[k, d] += tree_importance[d]
-                for i in range(n):
-                    leaf = _leaf_of(x_rows[i], feature[stage, k], threshold[stage, k])
-                    raw[i, k] += learning_rate * value[stage, k, leaf]
         for k in range(n_columns):
             for d in range(n_features):
                 importance_sum[d] += per_column_importance[k, d]
