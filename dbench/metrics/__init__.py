@@ -2,9 +2,8 @@
 
 Array-level metrics (codes and factor indices in, a dict of named floats out) and sampling-level
 metrics (which intervene on factors, so they need a dataset and an encoder). Every metric also has a
-:class:`~dbench.metrics.spec.MetricSpec` that plugs it into the encode-once pipeline; ``METRICS`` is
-the one registry of them. Metric modules are imported on first use so ``import dbench.metrics`` stays
-cheap.
+:class:`~dbench.metrics.spec.MetricSpec` that plugs it into the encode-once pipeline;
+``METRIC_MODULES`` is the one registry of them. ``import dbench`` does not import this package.
 """
 
 from __future__ import annotations
@@ -30,17 +29,17 @@ METRIC_MODULES: dict[str, str] = {
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRIC_MODULES)
 
-# Public array-level and sampling-level functions: attribute name -> module.
-_FUNCTIONS: dict[str, str] = {
-    "beta_vae": "dbench.metrics.beta_vae",
-    "factor_vae": "dbench.metrics.factor_vae",
-    "mig": "dbench.metrics.mig",
-    "dci": "dbench.metrics.dci",
-    "sap": "dbench.metrics.sap",
-    "modularity_explicitness": "dbench.metrics.modularity",
-    "irs": "dbench.metrics.irs",
-    "unsupervised": "dbench.metrics.unsupervised",
-}
+# Public array-level and sampling-level functions. They are imported eagerly (none imports torch):
+# a function and its module share a name (``dbench.metrics.mig``), and a lazy ``__getattr__`` would
+# lose to the submodule attribute that Python's import system sets once the module is imported.
+from dbench.metrics.beta_vae import beta_vae  # noqa: E402
+from dbench.metrics.dci import dci  # noqa: E402
+from dbench.metrics.factor_vae import factor_vae  # noqa: E402
+from dbench.metrics.irs import irs  # noqa: E402
+from dbench.metrics.mig import mig  # noqa: E402
+from dbench.metrics.modularity import modularity_explicitness  # noqa: E402
+from dbench.metrics.sap import sap  # noqa: E402
+from dbench.metrics.unsupervised import unsupervised  # noqa: E402
 
 
 def get_metric(name: str) -> "MetricSpec":
@@ -50,10 +49,16 @@ def get_metric(name: str) -> "MetricSpec":
     return importlib.import_module(METRIC_MODULES[name]).SPEC
 
 
-def __getattr__(attr: str):
-    if attr in _FUNCTIONS:
-        return getattr(importlib.import_module(_FUNCTIONS[attr]), attr)
-    raise AttributeError(f"module 'dbench.metrics' has no attribute {attr!r}")
-
-
-__all__ = ["METRIC_MODULES", "METRIC_NAMES", "get_metric", *_FUNCTIONS]
+__all__ = [
+    "METRIC_MODULES",
+    "METRIC_NAMES",
+    "get_metric",
+    "beta_vae",
+    "dci",
+    "factor_vae",
+    "irs",
+    "mig",
+    "modularity_explicitness",
+    "sap",
+    "unsupervised",
+]
