@@ -184,7 +184,7 @@ def dci(
         Integer factor indices paired row by row with the codes.
     estimator : {"fast", "sklearn"}
         ``"fast"``: dbench's compiled re-implementation of ``GradientBoostingClassifier()`` (same
-        trees; ~30x faster). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
+        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
     random_state : int
         Seed of scikit-learn's feature order (it only breaks ties between equally good splits).
 
