@@ -20,6 +20,7 @@ import pytest
 
 from dbench.metrics import METRIC_MODULES, get_metric
 from dbench.metrics._validation import DegenerateInputWarning
+from dbench.metrics.dci import dci
 from dbench.metrics.irs import irs
 from dbench.metrics.mig import mig
 from dbench.metrics.modularity import modularity_explicitness
@@ -101,6 +102,19 @@ METRIC_TABLE: dict[str, MetricRow] = {
         permutation_invariant=("modularity", "explicitness_train", "explicitness_test"),
         scale_invariant=("modularity", "explicitness_train", "explicitness_test"),
     ),
+    "dci": MetricRow(
+        call=lambda c, f, ct, ft: dci(c, f, ct, ft),
+        bounds={
+            "disentanglement": (0.0, 1.0),
+            "completeness": (0.0, 1.0),
+            "informativeness_train": (0.0, 1.0),
+            "informativeness_test": (0.0, 1.0),
+        },
+        # Trees depend only on the order of each latent's values; the importance matrix's rows move
+        # with the latents, and D and C are symmetric in them.
+        permutation_invariant=("disentanglement", "completeness", "informativeness_train", "informativeness_test"),
+        scale_invariant=("disentanglement", "completeness", "informativeness_train", "informativeness_test"),
+    ),
     "irs": MetricRow(
         call=lambda c, f, ct, ft: irs(c, f),
         bounds={"irs": (-np.inf, 1.0), "num_active_dims": (0.0, np.inf)},
@@ -129,7 +143,7 @@ METRIC_TABLE: dict[str, MetricRow] = {
 
 # Registry entries scored elsewhere: sampling-level metrics, probes, and array-level metrics whose
 # engineers have not added their row yet (add the row and remove the name here).
-NOT_IN_TABLE = {"beta_vae", "factor_vae", "downstream_task", "few_shot", "dci"}
+NOT_IN_TABLE = {"beta_vae", "factor_vae", "downstream_task", "few_shot"}
 
 
 def _small(seed: int = 3, n: int = 600):
