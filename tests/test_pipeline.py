@@ -38,12 +38,20 @@ def _run(encoder, **kw):
 
 
 def test_each_unique_observation_is_encoded_once():
+    from dbench.datasets import get_dataset
+    from dbench.evaluation.pipeline import EvaluationConfig, plan_config, query_indices
+
     enc = CountingEncoder()
     result = _run(enc)
     assert result.status == "ok", result.errors
-    # mig and sap both sample the tiny grid (1,536 observations): overlaps are encoded once
-    assert enc.n_images == result.n_encoded <= 1536
     assert set(result.scores) == {"mig", "sap"}
+    # mig and sap both sample the tiny grid (1,536 observations): overlaps are encoded once
+    cfg = EvaluationConfig(dataset="tiny_dsprites", metrics=result.metric_params, seeds=[0])
+    requested = query_indices(plan_config(cfg, get_dataset("tiny_dsprites")))
+    assert requested.size == 300 + 200 + 100
+    assert result.n_encoded == np.unique(requested).size < requested.size
+    # the encoder saw each of those once, plus one small probe batch for its fingerprint
+    assert result.n_encoded <= enc.n_images <= result.n_encoded + 16
 
 
 def test_same_seed_same_scores_other_seed_other_samples():
@@ -112,7 +120,8 @@ def test_cache_dir_resumes_without_re_encoding(tmp_path):
     a = _run(first, cache_dir=tmp_path)
     second = CountingEncoder()
     b = _run(second, cache_dir=tmp_path)
-    assert first.n_images > 0 and second.n_images == 0
+    assert a.n_encoded > 0 and b.n_encoded == 0
+    assert second.n_images <= 16  # only the fingerprint probe: no observation is encoded again
     assert a.scores == b.scores
 
 
