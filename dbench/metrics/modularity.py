@@ -14,6 +14,10 @@ standardisation with the training mean and population standard deviation; scikit
 ``LogisticRegression()`` with its defaults (``C=1``, lbfgs, multinomial for more than two classes,
 ``max_iter=100``); AUC of ``predict_proba`` against a one-hot of the labels, macro-averaged.
 
+Speed: scikit-learn's fit is reproduced step for step by :func:`logistic_regression_lbfgs` (scipy's
+L-BFGS-B, the optimiser scikit-learn calls, on the same objective evaluated with vectorised NumPy), so
+the 100-iteration iterate dlib reports is the same; ``solver="sklearn"`` runs scikit-learn itself.
+
 References
 ----------
 Ridgeway, Mozer. Learning Deep Disentangled Embeddings With the F-Statistic Loss. NeurIPS 2018.
@@ -22,11 +26,13 @@ https://arxiv.org/abs/1802.05312
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 from array_api_compat import array_namespace
-from scipy.stats import rankdata
+from scipy.special import expit
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
@@ -40,6 +46,13 @@ from dbench.metrics.mig import (
     warn_if_constant_codes,
 )
 from dbench.metrics.spec import MetricSpec, Plan
+
+SOLVERS = ("lbfgs", "sklearn")
+# dlib calls LogisticRegression() with no arguments: scikit-learn's defaults.
+LOGISTIC_C = 1.0
+LOGISTIC_MAX_ITER = 100
+LOGISTIC_TOL = 1e-4
+
 
 def modularity_from_mutual_information(mutual_information: Any) -> float:
     """Modularity (mean over latents) of a mutual-information matrix ``(n_latents, n_factors)``.
@@ -74,51 +87,227 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
 def macro_roc_auc(labels: np.ndarray, classes: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean over ``classes`` of the one-vs-rest ROC AUC of ``probabilities[:, k]`` for ``labels == classes[k]``.
 
-    Ties share their average rank (as ``sklearn.metrics.roc_auc_score``). Classes absent from
-    ``labels`` (or making up all of it) have no AUC and are skipped with a warning; dlib fails there.
+    ``classes`` sorted ascending (as ``np.unique`` returns them). Ties share their average rank (as
+    ``sklearn.metrics.roc_auc_score``). Classes absent from ``labels`` (or making up all of it) have no AUC
+    and are skipped with a warning; dlib fails there.
+
+    The AUC is the Mann-Whitney statistic: the summed ranks of the positives within the class's column.
+    Each sample is a positive of at most one class, so after one sort of every column (all columns in
+    one call) the positives' average ranks come from two binary searches per sample.
     """
-    positive = labels[:, None] == classes[None, :]
-    n_pos = positive.sum(axis=0)
+    slot = np.minimum(np.searchsorted(classes, labels), classes.size - 1)
+    known = classes[slot] == labels  # test labels never seen in training are negatives everywhere
+    n_pos = np.bincount(slot[known], minlength=classes.size)
     n_neg = labels.shape[0] - n_pos
     defined = (n_pos > 0) & (n_neg > 0)
     if not np.all(defined):
         warn_degenerate(f"explicitness: {int((~defined).sum())} class(es) absent from one split have no ROC AUC; skipped")
     if not np.any(defined):
         return 0.5
-    ranks = rankdata(probabilities[:, defined], axis=0)
-    rank_sum = np.where(positive[:, defined], ranks, 0.0).sum(axis=0)
-    pos, neg = n_pos[defined], n_neg[defined]
-    return float(np.mean((rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)))
+    # Samples grouped by class: class k's positives are by_class[starts[k]:starts[k + 1]].
+    by_class = np.argsort(np.where(known, slot, classes.size), kind="stable")
+    starts = np.concatenate([[0], np.cumsum(n_pos)])
+    sorted_columns = np.sort(np.ascontiguousarray(probabilities.T[defined]), axis=1)
+    aucs = []
+    for row, k in enumerate(np.flatnonzero(defined)):
+        # Sorted queries make the binary searches walk the column in order (cache-friendly).
+        own = np.sort(probabilities[by_class[starts[k] : starts[k + 1]], k])
+        below = np.searchsorted(sorted_columns[row], own, side="left")
+        up_to = np.searchsorted(sorted_columns[row], own, side="right")
+        # Average 1-based rank of a value is (below + up_to + 1) / 2; summed exactly in integers.
+        rank_sum = np.sum(below + up_to + 1) / 2.0
+        pos, neg = n_pos[k], n_neg[k]
+        aucs.append((rank_sum - pos * (pos + 1) / 2.0) / (pos * neg))
+    return float(np.mean(aucs))
 
 
-def _fit_predict_proba(x_train: np.ndarray, y_train: np.ndarray, queries: list[np.ndarray]) -> list[np.ndarray]:
-    """Class probabilities ``(n, n_classes)`` (classes sorted) of dlib's ``LogisticRegression()`` on one factor."""
+@dataclass(frozen=True)
+class LogisticFit:
+    """A fitted logistic regression in scikit-learn's layout.
+
+    ``coef`` is ``(1, D)`` for two classes (``classes[1]`` positive) and ``(K, D)`` for more;
+    ``intercept`` is ``(1,)`` or ``(K,)``; ``n_iter`` counts L-BFGS iterations as scikit-learn's ``n_iter_``.
+    """
+
+    classes: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    n_iter: int
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, K)``, columns in ``classes`` order (scikit-learn's ``predict_proba``)."""
+        logits = x @ self.coef.T + self.intercept
+        if self.classes.size == 2:
+            positive = expit(logits[:, 0])
+            return np.stack([1.0 - positive, positive], axis=1)
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits
+
+
+def logistic_regression_lbfgs(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    C: float = LOGISTIC_C,
+    max_iter: int = LOGISTIC_MAX_ITER,
+    tol: float = LOGISTIC_TOL,
+) -> LogisticFit:
+    """``sklearn.linear_model.LogisticRegression(C=C, max_iter=max_iter, tol=tol).fit(x, y)``, faster.
+
+    scikit-learn 1.9's lbfgs path (``_logistic_regression_path``) hands scipy's L-BFGS-B the mean
+    log-loss plus ``||W||^2 / (2 C n)`` (intercept unpenalised; binomial with one coefficient vector for
+    two classes, symmetric multinomial over all ``K`` classes otherwise), starting from zero, with
+    ``maxiter=max_iter, maxls=50, gtol=tol, ftol=64 * eps``. This calls the same optimiser with the same
+    objective, starting point and options, and only evaluates the loss and gradient with a few
+    vectorised NumPy operations instead of scikit-learn's per-sample loss. The objective agrees to
+    rounding error, so L-BFGS takes the same steps: same ``n_iter`` and coefficients (measured in
+    ``docs/metrics.md``). That matters because dlib's fits usually stop at ``max_iter=100`` short of the
+    optimum, so the reported score is that particular iterate. ``x``: float64 ``(n, D)``; ``y``: ``(n,)``
+    labels with at least two distinct values.
+    """
+    from scipy.optimize import minimize
+
+    classes, encoded = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"y must take at least two distinct values to fit a logistic regression; got {classes}")
+    n_samples, n_features = x.shape
+    # Design matrix with a row of ones for the intercept, samples along the contiguous axis so that the
+    # per-sample reductions over classes below run across rows (vectorised) rather than along short rows.
+    design = np.empty((n_features + 1, n_samples))
+    design[:n_features] = x.T
+    design[n_features] = 1.0
+    l2_strength = 1.0 / (C * n_samples)
+    if classes.size == 2:
+        objective = _binomial_loss_gradient(design, (encoded == 1).astype(np.float64), l2_strength)
+        n_params = n_features + 1
+    else:
+        objective = _multinomial_loss_gradient(design, encoded, classes.size, l2_strength)
+        n_params = (n_features + 1) * classes.size
+    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
+    result = minimize(objective, np.zeros(n_params), method="L-BFGS-B", jac=True, options=options)
+    # scikit-learn's _check_optimize_result: n_iter_ = min(nit, max_iter).
+    n_iter = min(int(result.nit), max_iter)
+    if classes.size == 2:
+        return LogisticFit(classes, result.x[None, :n_features].copy(), result.x[n_features:].copy(), n_iter)
+    # scikit-learn ravels its (K, D + 1) coefficients in Fortran order: ours reshape C-order to (D + 1, K).
+    weights = result.x.reshape(n_features + 1, classes.size)
+    return LogisticFit(classes, weights[:n_features].T.copy(), weights[n_features].copy(), n_iter)
+
+
+def _binomial_loss_gradient(design: np.ndarray, target: np.ndarray, l2_strength: float):
+    """Mean binomial log-loss + L2 penalty and its gradient, for ``w = (coef, intercept)`` (scikit-learn's)."""
+    n_features, n_samples = design.shape[0] - 1, design.shape[1]
+
+    def loss_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = w @ design
+        loss = (np.logaddexp(0.0, logits).sum() - logits @ target) / n_samples
+        gradient = design @ (expit(logits) - target) / n_samples
+        coef = w[:n_features]
+        gradient[:n_features] += l2_strength * coef
+        return float(loss + 0.5 * l2_strength * (coef @ coef)), gradient
+
+    return loss_gradient
+
+
+def _multinomial_loss_gradient(design: np.ndarray, encoded: np.ndarray, n_classes: int, l2_strength: float):
+    """Mean multinomial log-loss + L2 penalty and its gradient for the ravelled ``(D + 1, K)`` weights.
+
+    Logits are laid out ``(K, n)`` so the per-sample sums over classes run across rows. The softmax is
+    taken without subtracting each sample's largest logit whenever that is safe (every normaliser
+    within ``1e+-150``, i.e. all logits below ~345 and each sample's largest above ~-345); otherwise it
+    is recomputed shifted, as scikit-learn always does. Both agree to rounding error.
+    """
+    n_features, n_samples = design.shape[0] - 1, design.shape[1]
+    true_class = encoded * n_samples + np.arange(n_samples)  # flat positions of (y_i, i) in (K, n)
+    # Work arrays for the whole fit: fresh multi-megabyte arrays per evaluation cost more in page faults
+    # than the arithmetic.
+    work = np.empty((n_classes, n_samples))
+    scaled_design = np.empty_like(design)
+
+    def loss_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = w.reshape(n_features + 1, n_classes)
+        logits = np.matmul(weights.T, design, out=work)
+        true_logits = logits.take(true_class).sum()
+        with np.errstate(over="ignore"):
+            exponentials = np.exp(logits, out=work)
+        normaliser = exponentials.sum(axis=0)
+        if _safe_normalisers(normaliser):
+            log_normaliser = np.log(normaliser)
+        else:
+            logits = np.matmul(weights.T, design, out=work)
+            shift = logits.max(axis=0)
+            logits -= shift
+            exponentials = np.exp(logits, out=work)
+            normaliser = exponentials.sum(axis=0)
+            log_normaliser = np.log(normaliser) + shift
+        loss = (log_normaliser.sum() - true_logits) / n_samples
+        # d loss_i / d logits_i = softmax - one-hot = (exp - normaliser * one-hot) / normaliser; the division
+        # is folded into the (D + 1, n) design rather than applied to the (K, n) exponentials.
+        exponentials.ravel()[true_class] -= normaliser
+        gradient = (np.divide(design, normaliser, out=scaled_design) @ exponentials.T) / n_samples
+        coef = weights[:n_features]
+        gradient[:n_features] += l2_strength * coef
+        return float(loss + 0.5 * l2_strength * np.sum(coef * coef)), gradient.ravel()
+
+    return loss_gradient
+
+
+def _safe_normalisers(normaliser: np.ndarray) -> bool:
+    """Whether unshifted softmax normalisers are far from overflow and underflow (then exact enough)."""
+    return bool(np.all((normaliser > 1e-150) & (normaliser < 1e150)))
+
+
+@contextmanager
+def _single_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread (process-wide) for the duration."""
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _sklearn_fit(x_train: np.ndarray, y_train: np.ndarray) -> Any:
+    """dlib's estimator itself: ``sklearn.linear_model.LogisticRegression()`` fitted on one factor."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression().fit(x_train, y_train)
-    return [model.predict_proba(x) for x in queries]
+    return LogisticRegression(C=LOGISTIC_C, max_iter=LOGISTIC_MAX_ITER, tol=LOGISTIC_TOL).fit(x_train, y_train)
 
 
-def explicitness(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any) -> tuple[float, float]:
-    """Mean over factors of the macro one-vs-rest ROC AUC of a logistic regression: ``(train, test)``."""
-    # scikit-learn's estimator runs on the host: convert once here.
+_FITS = {"lbfgs": logistic_regression_lbfgs, "sklearn": _sklearn_fit}
+
+
+def explicitness(
+    codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, *, solver: str = "lbfgs"
+) -> tuple[float, float]:
+    """Mean over factors of the macro one-vs-rest ROC AUC of a logistic regression: ``(train, test)``.
+
+    ``solver="lbfgs"`` (default) fits with :func:`logistic_regression_lbfgs`, ``"sklearn"`` with
+    scikit-learn's estimator; both give dlib's ``LogisticRegression()`` to rounding error.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    # The optimiser (scipy's L-BFGS-B, or scikit-learn) runs on the host: convert once here.
     x_train, x_test = _standardise(to_numpy(codes_train).astype(np.float64), to_numpy(codes_test).astype(np.float64))
     y_train_all, y_test_all = to_numpy(factors_train), to_numpy(factors_test)
     train_scores, test_scores = [], []
-    for k in range(y_train_all.shape[1]):
-        y_train, y_test = y_train_all[:, k], y_test_all[:, k]
-        classes = np.unique(y_train)
-        if classes.size < 2:
-            warn_degenerate("explicitness: a factor takes a single value; it is perfectly explicit (AUC 1)")
-            train_scores.append(1.0)
-            test_scores.append(1.0)
-            continue
-        p_train, p_test = _fit_predict_proba(x_train, y_train, [x_train, x_test])
-        if classes.size == 2:
-            # Binary: dlib's one-hot has two columns; class 0's AUC on 1 - p equals class 1's on p.
-            p_train, p_test = p_train.reshape(-1, 2), p_test.reshape(-1, 2)
-        train_scores.append(macro_roc_auc(y_train, classes, p_train))
-        test_scores.append(macro_roc_auc(y_test, classes, p_test))
+    # The products here are (n x D) by (D x K) with D, K small: one BLAS thread is fastest, and on a busy
+    # machine OpenBLAS's thread team makes them up to ~100x slower. (Threads across factors did not pay
+    # on a loaded 2-core machine: the many small NumPy calls keep handing the GIL back and forth.)
+    with _single_blas_thread():
+        for k in range(y_train_all.shape[1]):
+            y_train, y_test = y_train_all[:, k], y_test_all[:, k]
+            classes = np.unique(y_train)
+            if classes.size < 2:
+                warn_degenerate("explicitness: a factor takes a single value; it is perfectly explicit (AUC 1)")
+                train_scores.append(1.0)
+                test_scores.append(1.0)
+                continue
+            model = _FITS[solver](x_train, y_train)
+            # Binary: dlib's one-hot has two columns, scored on predict_proba's two columns.
+            train_scores.append(macro_roc_auc(y_train, classes, model.predict_proba(x_train)))
+            test_scores.append(macro_roc_auc(y_test, classes, model.predict_proba(x_test)))
     return float(np.mean(train_scores)), float(np.mean(test_scores))
 
 
@@ -129,6 +318,7 @@ def modularity_explicitness(
     factors_test: Any,
     *,
     n_bins: int = 20,
+    solver: str = "lbfgs",
 ) -> dict[str, float]:
     """Modularity (from training codes) and explicitness on the training and test sets.
 
@@ -138,6 +328,10 @@ def modularity_explicitness(
     factors_train, factors_test : integer arrays (n, n_factors)
     n_bins : int
         Histogram bins per latent for the mutual information (dlib: 20).
+    solver : {"lbfgs", "sklearn"}
+        How dlib's ``LogisticRegression()`` is fitted: ``"lbfgs"`` runs scikit-learn's optimiser on a
+        vectorised objective (:func:`logistic_regression_lbfgs`, same result, much faster);
+        ``"sklearn"`` runs scikit-learn's estimator itself.
 
     Returns
     -------
@@ -146,9 +340,13 @@ def modularity_explicitness(
     """
     xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
     n_bins = check_int_param({"n_bins": n_bins}, "n_bins", 1)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
     warn_if_constant_codes(xp, codes_train, "modularity_explicitness")
     mi, _ = mutual_information_codes_factors(codes_train, factors_train, n_bins)
-    explicit_train, explicit_test = explicitness(codes_train, factors_train, codes_test, factors_test)
+    explicit_train, explicit_test = explicitness(
+        codes_train, factors_train, codes_test, factors_test, solver=solver
+    )
     return {
         "modularity": modularity_from_mutual_information(mi),
         "explicitness_train": explicit_train,
@@ -164,14 +362,14 @@ def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping
 def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
     (train_codes, train_factors), (test_codes, test_factors) = split_codes(plan, codes, ("train", "test"))
     return modularity_explicitness(
-        train_codes, train_factors, test_codes, test_factors, n_bins=params["n_bins"]
+        train_codes, train_factors, test_codes, test_factors, n_bins=params["n_bins"], solver=params["solver"]
     )
 
 
 SPEC = MetricSpec(
     name="modularity_explicitness",
     # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, 20 histogram bins.
-    defaults={"n_train": 10_000, "n_test": 5_000, "n_bins": 20},
+    defaults={"n_train": 10_000, "n_test": 5_000, "n_bins": 20, "solver": "lbfgs"},
     plan=_plan,
     score=_score,
     description="Modularity and explicitness (Ridgeway & Mozer 2018): MI-based modularity, logistic-regression AUC",
