@@ -102,8 +102,8 @@ def downstream_accuracies(
     y_train_np, y_test_np = np.asarray(to_numpy(y_train)), np.asarray(to_numpy(y_test))
     check_codes(X_train, name="X_train")
     check_codes(X_test, name="X_test")
-    check_pair(np.empty((X_train.shape[0], 1)), y_train_np, codes_name="X_train", factors_name="y_train")
-    check_pair(np.empty((X_test.shape[0], 1)), y_test_np, codes_name="X_test", factors_name="y_test")
+    check_pair(np.zeros((X_train.shape[0], 1)), y_train_np, codes_name="X_train", factors_name="y_train")
+    check_pair(np.zeros((X_test.shape[0], 1)), y_test_np, codes_name="X_test", factors_name="y_test")
     if X_train.shape[1] != X_test.shape[1] or y_train_np.shape[1] != y_test_np.shape[1]:
         raise ValueError("train and test sets must have the same number of latents and factors")
     xp = array_namespace(X_train)
