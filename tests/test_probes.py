@@ -218,3 +218,13 @@ def test_plot_learning_curves(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no downstream"):
         plot_learning_curves({"x": 1.0}, tmp_path / "none.png")
+
+
+def test_few_shot_torch_backend_agrees_with_numpy():
+    torch = pytest.importorskip("torch")
+    params = few_shot.SPEC.resolve({"n_pool": 300, "n_test": 200, "shots": [1, "all"], "n_draws": 2, "continuous_factors": [2]})
+    plan = few_shot.SPEC.plan(GridDataset(SIZES), np.random.default_rng(0), params)
+    codes = _codes(GridDataset(SIZES), plan.requests, "factors")
+    reference = few_shot.SPEC.score(plan, codes, params)
+    on_torch = few_shot.SPEC.score(plan, {k: torch.asarray(v) for k, v in codes.items()}, params)
+    assert on_torch == pytest.approx(reference, abs=1e-9)
