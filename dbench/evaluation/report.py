@@ -20,9 +20,36 @@ def score_rows(result: EvaluationResult) -> list[tuple[str, str, float, float | 
     return rows
 
 
+# A metric with more keys than this (the probes: per factor, per k, spreads) shows only its summary
+# keys in the printed table; the JSON result always has every key.
+MAX_KEYS_SHOWN = 8
+
+
+def _is_summary_key(key: str) -> bool:
+    return "mean" in key and not key.endswith((":std", ":ci95_low", ":ci95_high"))
+
+
+def printed_rows(result: EvaluationResult) -> tuple[list[tuple[str, str, float, float | None, float | None]], int]:
+    """The rows of the printed table and how many detail rows were left to the JSON result."""
+    rows, hidden = [], 0
+    for metric, keys in result.scores.items():
+        metric_rows = [r for r in score_rows(result) if r[0] == metric]
+        if len(keys) > MAX_KEYS_SHOWN:
+            seconds = metric_rows[0][4]
+            kept = [r for r in metric_rows if _is_summary_key(r[1])] or metric_rows[:MAX_KEYS_SHOWN]
+            hidden += len(metric_rows) - len(kept)
+            # A summary key's own ":std" companion (spread over draws) is shown as its ± spread.
+            metric_rows = [
+                (m, k, v, sp if sp is not None else keys.get(f"{k}:std"), seconds if i == 0 else None)
+                for i, (m, k, v, sp, _) in enumerate(kept)
+            ]
+        rows.extend(metric_rows)
+    return rows, hidden
+
+
 def format_scores(result: EvaluationResult) -> str:
     """A plain-text table: metric, score, seconds; then encoding statistics and any errors."""
-    rows = score_rows(result)
+    rows, hidden = printed_rows(result)
     seeds = ",".join(str(s) for s in result.seeds)
     title = (
         f"{result.encoder.get('name', 'encoder')} on {result.dataset} ({result.representation} representation, "
@@ -44,6 +71,8 @@ def format_scores(result: EvaluationResult) -> str:
     encode_s = result.seconds.get("encode", 0.0)
     rate = f", {result.n_encoded / encode_s:,.0f} images/s" if encode_s > 0 and result.n_encoded else ""
     lines.append("")
+    if hidden:
+        lines.append(f"({hidden} per-factor and spread scores more in the JSON result: --out FILE)")
     lines.append(f"encoded {result.n_encoded:,} images in {encode_s:.1f} s{rate}; total {result.seconds.get('total', 0.0):.1f} s")
     return "\n".join(lines)
 
