@@ -29,6 +29,7 @@ FAKE_DEFAULTS = {
     "sap": {"n_train": 10000, "n_test": 5000, "continuous_factors": False},
     "irs": {"n_train": 10000, "batch_size": 16, "diff_quantile": 0.99, "n_bins": 20},
     "downstream_task": {"n_train": (10, 100, 1000, 10000), "n_test": 5000},
+    "few_shot": {"shots": [1, 5, 10, 50, "all"], "n_draws": 5, "n_pool": 10000, "n_test": 5000},
 }
 
 

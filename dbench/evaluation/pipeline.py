@@ -193,7 +193,10 @@ def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
     for seed in cfg.seeds:
         for name, overrides in cfg.metrics.items():
             spec = get_metric(name)
-            plans[(seed, name)] = spec.plan(ds, metric_rng(seed, name), spec.resolve(overrides))
+            try:
+                plans[(seed, name)] = spec.plan(ds, metric_rng(seed, name), spec.resolve(overrides))
+            except ValueError as exc:  # parameters that cannot work on this dataset
+                raise ConfigError(f"{name} on {cfg.dataset}: {str(exc).splitlines()[0]}") from None
     return plans
 
 
