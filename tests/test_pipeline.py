@@ -130,3 +130,15 @@ def test_unknown_metric_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown metric"):
         _run(CountingEncoder(), metrics=["mgi"], params={})
+
+
+def test_plots_include_the_dci_importance_matrix(tmp_path):
+    from dbench.evaluation.report import write_plots
+
+    result = _run(CountingEncoder(), metrics=["dci"], params={"dci": {"n_train": 300, "n_test": 100}})
+    importance = result.artifacts["dci"]["importance"]
+    assert importance.shape == (3, 5)  # latents x factors of tiny_dsprites
+    assert result.artifacts["dci"]["factor_names"][0] == "shape"
+    assert "artifacts" not in result.to_dict()  # arrays never go into the JSON
+    names = {p.name for p in write_plots(result, tmp_path)}
+    assert names == {"scores.png", "dci_importance.png"}

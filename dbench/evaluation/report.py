@@ -93,11 +93,10 @@ def write_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
                 path=out_dir / "dci_importance.png",
             )
         )
-    for probe in ("downstream_task", "few_shot"):
-        if probe in result.scores:
-            from dbench.probes.plots import plot_learning_curves
+    if "downstream_task" in result.scores:
+        from dbench.probes.plots import plot_learning_curves
 
-            paths.append(plot_learning_curves(result.scores[probe], out_dir / f"{probe}.png"))
+        paths.append(plot_learning_curves(result.scores["downstream_task"], out_dir / "downstream_task.png"))
     return [Path(p) for p in paths]
 
 

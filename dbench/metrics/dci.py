@@ -218,13 +218,17 @@ def _plan(dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> 
             "train": factors_to_indices(dataset, factors_train),
             "test": factors_to_indices(dataset, factors_test),
         },
-        extra={"factors_train": factors_train, "factors_test": factors_test},
+        extra={
+            "factors_train": factors_train,
+            "factors_test": factors_test,
+            "factor_names": list(getattr(dataset, "factor_names", [])),
+        },
     )
 
 
 def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
     # Plan labels are host NumPy; the codes go to the host anyway (the trees run on the CPU).
-    return dci(
+    importance, scores = dci_importance(
         to_numpy(codes["train"]),
         plan.extra["factors_train"],
         to_numpy(codes["test"]),
@@ -232,6 +236,9 @@ def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> d
         estimator=params["estimator"],
         random_state=int(params["random_state"]),
     )
+    # The pipeline's convention: arrays for plots (here the importance matrix) go in extra["artifacts"].
+    plan.extra["artifacts"] = {"importance": importance, "factor_names": plan.extra.get("factor_names")}
+    return scores
 
 
 SPEC = MetricSpec(
