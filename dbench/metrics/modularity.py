@@ -26,16 +26,18 @@ https://arxiv.org/abs/1802.05312
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from array_api_compat import array_namespace
-from scipy.special import expit
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
+from dbench.estimators.logistic_lbfgs import (  # noqa: F401 (re-exported: the loss is tested here)
+    _multinomial_loss_gradient,
+    logistic_regression_lbfgs,
+    single_blas_thread,
+)
 from dbench.metrics._sampling import check_int_param
 from dbench.metrics._validation import warn_degenerate
 from dbench.metrics.mig import (
@@ -121,153 +123,6 @@ def macro_roc_auc(labels: np.ndarray, classes: np.ndarray, probabilities: np.nda
     return float(np.mean(aucs))
 
 
-@dataclass(frozen=True)
-class LogisticFit:
-    """A fitted logistic regression in scikit-learn's layout.
-
-    ``coef`` is ``(1, D)`` for two classes (``classes[1]`` positive) and ``(K, D)`` for more;
-    ``intercept`` is ``(1,)`` or ``(K,)``; ``n_iter`` counts L-BFGS iterations as scikit-learn's ``n_iter_``.
-    """
-
-    classes: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-    n_iter: int
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, K)``, columns in ``classes`` order (scikit-learn's ``predict_proba``)."""
-        logits = x @ self.coef.T + self.intercept
-        if self.classes.size == 2:
-            positive = expit(logits[:, 0])
-            return np.stack([1.0 - positive, positive], axis=1)
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        return logits
-
-
-def logistic_regression_lbfgs(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    C: float = LOGISTIC_C,
-    max_iter: int = LOGISTIC_MAX_ITER,
-    tol: float = LOGISTIC_TOL,
-) -> LogisticFit:
-    """``sklearn.linear_model.LogisticRegression(C=C, max_iter=max_iter, tol=tol).fit(x, y)``, faster.
-
-    scikit-learn 1.9's lbfgs path (``_logistic_regression_path``) hands scipy's L-BFGS-B the mean
-    log-loss plus ``||W||^2 / (2 C n)`` (intercept unpenalised; binomial with one coefficient vector for
-    two classes, symmetric multinomial over all ``K`` classes otherwise), starting from zero, with
-    ``maxiter=max_iter, maxls=50, gtol=tol, ftol=64 * eps``. This calls the same optimiser with the same
-    objective, starting point and options, and only evaluates the loss and gradient with a few
-    vectorised NumPy operations instead of scikit-learn's per-sample loss. The objective agrees to
-    rounding error, so L-BFGS takes the same steps: same ``n_iter`` and coefficients (measured in
-    ``docs/metrics.md``). That matters because dlib's fits usually stop at ``max_iter=100`` short of the
-    optimum, so the reported score is that particular iterate. ``x``: float64 ``(n, D)``; ``y``: ``(n,)``
-    labels with at least two distinct values.
-    """
-    from scipy.optimize import minimize
-
-    classes, encoded = np.unique(y, return_inverse=True)
-    if classes.size < 2:
-        raise ValueError(f"y must take at least two distinct values to fit a logistic regression; got {classes}")
-    n_samples, n_features = x.shape
-    # Design matrix with a row of ones for the intercept, samples along the contiguous axis so that the
-    # per-sample reductions over classes below run across rows (vectorised) rather than along short rows.
-    design = np.empty((n_features + 1, n_samples))
-    design[:n_features] = x.T
-    design[n_features] = 1.0
-    l2_strength = 1.0 / (C * n_samples)
-    if classes.size == 2:
-        objective = _binomial_loss_gradient(design, (encoded == 1).astype(np.float64), l2_strength)
-        n_params = n_features + 1
-    else:
-        objective = _multinomial_loss_gradient(design, encoded, classes.size, l2_strength)
-        n_params = (n_features + 1) * classes.size
-    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
-    result = minimize(objective, np.zeros(n_params), method="L-BFGS-B", jac=True, options=options)
-    # scikit-learn's _check_optimize_result: n_iter_ = min(nit, max_iter).
-    n_iter = min(int(result.nit), max_iter)
-    if classes.size == 2:
-        return LogisticFit(classes, result.x[None, :n_features].copy(), result.x[n_features:].copy(), n_iter)
-    # scikit-learn ravels its (K, D + 1) coefficients in Fortran order: ours reshape C-order to (D + 1, K).
-    weights = result.x.reshape(n_features + 1, classes.size)
-    return LogisticFit(classes, weights[:n_features].T.copy(), weights[n_features].copy(), n_iter)
-
-
-def _binomial_loss_gradient(design: np.ndarray, target: np.ndarray, l2_strength: float):
-    """Mean binomial log-loss + L2 penalty and its gradient, for ``w = (coef, intercept)`` (scikit-learn's)."""
-    n_features, n_samples = design.shape[0] - 1, design.shape[1]
-
-    def loss_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
-        logits = w @ design
-        loss = (np.logaddexp(0.0, logits).sum() - logits @ target) / n_samples
-        gradient = design @ (expit(logits) - target) / n_samples
-        coef = w[:n_features]
-        gradient[:n_features] += l2_strength * coef
-        return float(loss + 0.5 * l2_strength * (coef @ coef)), gradient
-
-    return loss_gradient
-
-
-def _multinomial_loss_gradient(design: np.ndarray, encoded: np.ndarray, n_classes: int, l2_strength: float):
-    """Mean multinomial log-loss + L2 penalty and its gradient for the ravelled ``(D + 1, K)`` weights.
-
-    Logits are laid out ``(K, n)`` so the per-sample sums over classes run across rows. The softmax is
-    taken without subtracting each sample's largest logit whenever that is safe (every normaliser
-    within ``1e+-150``, i.e. all logits below ~345 and each sample's largest above ~-345); otherwise it
-    is recomputed shifted, as scikit-learn always does. Both agree to rounding error.
-    """
-    n_features, n_samples = design.shape[0] - 1, design.shape[1]
-    true_class = encoded * n_samples + np.arange(n_samples)  # flat positions of (y_i, i) in (K, n)
-    # Work arrays for the whole fit: fresh multi-megabyte arrays per evaluation cost more in page faults
-    # than the arithmetic.
-    work = np.empty((n_classes, n_samples))
-    scaled_design = np.empty_like(design)
-
-    def loss_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
-        weights = w.reshape(n_features + 1, n_classes)
-        logits = np.matmul(weights.T, design, out=work)
-        true_logits = logits.take(true_class).sum()
-        with np.errstate(over="ignore"):
-            exponentials = np.exp(logits, out=work)
-        normaliser = exponentials.sum(axis=0)
-        if _safe_normalisers(normaliser):
-            log_normaliser = np.log(normaliser)
-        else:
-            logits = np.matmul(weights.T, design, out=work)
-            shift = logits.max(axis=0)
-            logits -= shift
-            exponentials = np.exp(logits, out=work)
-            normaliser = exponentials.sum(axis=0)
-            log_normaliser = np.log(normaliser) + shift
-        loss = (log_normaliser.sum() - true_logits) / n_samples
-        # d loss_i / d logits_i = softmax - one-hot = (exp - normaliser * one-hot) / normaliser; the division
-        # is folded into the (D + 1, n) design rather than applied to the (K, n) exponentials.
-        exponentials.ravel()[true_class] -= normaliser
-        gradient = (np.divide(design, normaliser, out=scaled_design) @ exponentials.T) / n_samples
-        coef = weights[:n_features]
-        gradient[:n_features] += l2_strength * coef
-        return float(loss + 0.5 * l2_strength * np.sum(coef * coef)), gradient.ravel()
-
-    return loss_gradient
-
-
-def _safe_normalisers(normaliser: np.ndarray) -> bool:
-    """Whether unshifted softmax normalisers are far from overflow and underflow (then exact enough)."""
-    return bool(np.all((normaliser > 1e-150) & (normaliser < 1e150)))
-
-
-@contextmanager
-def _single_blas_thread() -> Iterator[None]:
-    """Limit BLAS to one thread (process-wide) for the duration."""
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def _sklearn_fit(x_train: np.ndarray, y_train: np.ndarray) -> Any:
     """dlib's estimator itself: ``sklearn.linear_model.LogisticRegression()`` fitted on one factor."""
     from sklearn.linear_model import LogisticRegression
@@ -295,7 +150,7 @@ def explicitness(
     # The products here are (n x D) by (D x K) with D, K small: one BLAS thread is fastest, and on a busy
     # machine OpenBLAS's thread team makes them up to ~100x slower. (Threads across factors did not pay
     # on a loaded 2-core machine: the many small NumPy calls keep handing the GIL back and forth.)
-    with _single_blas_thread():
+    with single_blas_thread():
         for k in range(y_train_all.shape[1]):
             y_train, y_test = y_train_all[:, k], y_test_all[:, k]
             classes = np.unique(y_train)

@@ -2,10 +2,15 @@
 
 Size: disentanglement_lib's defaults (training sizes 10, 100, 1000, 10 000; 5000 test codes; 10
 latents; the 5 dSprites factors with 3, 6, 40, 32 and 32 values), on precomputed random codes.
-``downstream-lr`` is dbench's batched array-API solver; ``downstream-lr-sklearn`` is disentanglement_lib's
-loop (one ``LogisticRegressionCV(Cs=10, cv=KFold(5))`` per factor and size) on the same data, and the
-test also checks the two agree on every test accuracy within 0.02 (disentanglement_lib's own run
-takes about 97 s on the project's reference CPU).
+
+* ``downstream-lr`` — dbench's default, ``logistic_solver="exact"`` (scikit-learn's procedure and
+  optimiser on a vectorised objective, :mod:`dbench.estimators.logistic_lbfgs`);
+* ``downstream-lr-batched`` — the array-API batched solver (``logistic_solver="batched"``);
+* ``downstream-lr-sklearn`` — disentanglement_lib's loop (one ``LogisticRegressionCV(Cs=10,
+  cv=KFold(5))`` per factor and size) on the same data. It also checks that the exact path gives the
+  same test accuracies within 0.02 (identical except where 100-iteration fits stop far from the optimum); ``downstream-lr-batched`` checks the batched one within 0.02.
+
+Timings are noisy on a shared machine: compare them within one run (``docs/probes.md``).
 """
 
 from __future__ import annotations
@@ -37,8 +42,11 @@ def _data(seed: int = 0):
     return sets
 
 
-def _dbench(sets):
-    return {n: downstream_accuracies(xtr, ytr, xte, yte)[1] for n, xtr, ytr, xte, yte in sets}
+def _dbench(sets, logistic_solver: str = "exact"):
+    return {
+        n: downstream_accuracies(xtr, ytr, xte, yte, logistic_solver=logistic_solver)[1]
+        for n, xtr, ytr, xte, yte in sets
+    }
 
 
 def _sklearn(sets):
@@ -67,8 +75,15 @@ def test_downstream_lr(benchmark, sets):
     assert set(result) == set(TRAIN_SIZES)
 
 
+def test_downstream_lr_batched(benchmark, sets):
+    batched = benchmark.pedantic(_dbench, args=(sets, "batched"), rounds=1, iterations=1)
+    exact = _dbench(sets)  # scikit-learn's accuracies (test_downstream_lr_sklearn)
+    for n in TRAIN_SIZES:
+        np.testing.assert_allclose(batched[n], exact[n], atol=0.02)
+
+
 def test_downstream_lr_sklearn(benchmark, sets):
     reference = benchmark.pedantic(_sklearn, args=(sets,), rounds=1, iterations=1)
-    ours = _dbench(sets)
+    exact = _dbench(sets)
     for n in TRAIN_SIZES:
-        np.testing.assert_allclose(ours[n], reference[n], atol=0.02)
+        np.testing.assert_allclose(exact[n], reference[n], atol=0.02)
