@@ -266,12 +266,12 @@ def test_cli_build_exit_status(tmp_path, capsys):
 
 
 def test_committed_leaderboard_pages_are_current():
-    """leaderboard/ in the repository is what `dbench leaderboard build --results results/` renders."""
+    """leaderboard/ in the repository is what `dbench leaderboard build --results leaderboard/results` renders."""
     repo = Path(__file__).resolve().parent.parent
     pages = repo / "leaderboard"
     if not (pages / "README.md").is_file():
         pytest.skip("no generated leaderboard/ in this checkout")
-    results = repo / "results"
+    results = pages / "results"
     loaded, refused = collect_results(results) if results.is_dir() else ([], [])
     from dbench.leaderboard.build import render_markdown
 
