@@ -80,6 +80,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--out", default=None, help="write the JSON result here")
     p.add_argument("--plots", default=None, metavar="DIR", help="write plots (score table, DCI importances, probe curves)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--baseline", action="store_true", help="mark the result as a reference baseline (leaderboard)")
     p.set_defaults(func=_run_evaluate)
 
 
@@ -131,6 +132,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     )
     status = EXIT_OK
     for i, result in enumerate(results):
+        result.baseline = args.baseline
         print(format_scores(result))
         if args.out:
             out = Path(args.out)

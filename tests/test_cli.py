@@ -30,11 +30,13 @@ def test_evaluate_prints_table_and_writes_result(tmp_path):
     out = tmp_path / "result.json"
     proc = dbench("evaluate", str(NUMPY_EXAMPLE), "--dataset", "tiny_dsprites", "--metrics", "mig", "sap",
                   "--set", "mig.n_train=300", "--set", "sap.n_train=200", "--set", "sap.n_test=100",
-                  "--backend", "numpy", "--out", str(out), "--plots", str(tmp_path / "plots"))
+                  "--backend", "numpy", "--out", str(out), "--plots", str(tmp_path / "plots"), "--baseline")
     assert proc.returncode == 0, proc.stderr
     assert "mig.mig" in proc.stdout and "sap.sap" in proc.stdout
     data = json.loads(out.read_text())
     assert data["status"] == "ok" and set(data["scores"]) == {"mig", "sap"}
+    assert data["baseline"] is True
+    assert data["protocol"]["name"] == "quick+custom"  # overrides never pass for the named protocol
     assert (tmp_path / "plots" / "scores.png").stat().st_size > 0
 
 

@@ -238,8 +238,8 @@ def render_markdown(groups: list[dict[str, Any]], refused: list[str]) -> str:
         "",
     ]
     if not groups:
-        lines += ["No results yet: run `dbench evaluate ENCODER --protocol challenge --out results/NAME.json`, "
-                  "then `dbench leaderboard build --results results/`.", ""]
+        lines += ["No results yet: run `dbench evaluate ENCODER --protocol challenge --out leaderboard/results/NAME.json`, "
+                  "then `dbench leaderboard build --results leaderboard/results/`.", ""]
     for group in groups:
         lines += [
             f"## {_md_escape(group['title'])}",

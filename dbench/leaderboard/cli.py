@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 _EPILOG = """examples:
-  dbench leaderboard build --results results/                    # writes leaderboard/README.md, index.html
-  dbench leaderboard build --results results/ --out site/        # somewhere else
+  dbench leaderboard build --results leaderboard/results/                    # writes leaderboard/README.md, index.html
+  dbench leaderboard build --results leaderboard/results/ --out site/        # somewhere else
 
 Every *.json under --results is read. A file that fails validation or does not follow the protocol it
 names is refused with one line on stderr; the pages are still built from the valid files, and the
