@@ -181,3 +181,32 @@ def test_score_cli_writes_one_result_per_submission(tmp_path, protocol_file):
     assert len(files) == 2
     statuses = {json.loads(f.read_text())["status"] for f in files}
     assert statuses == {"ok", "failed"}
+
+
+def test_onnx_submission_scores_in_the_sandbox(tmp_path, protocol_file):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    class Centroid(torch.nn.Module):
+        def forward(self, x):
+            img = x[:, 0]
+            grid = torch.arange(64, dtype=x.dtype)
+            mass = img.sum(dim=(1, 2)) + 1e-6
+            cx = (img * grid[None, None, :]).sum(dim=(1, 2)) / mass
+            cy = (img * grid[None, :, None]).sum(dim=(1, 2)) / mass
+            return torch.stack([cx, cy, mass], dim=1)
+
+    folder = _submission(tmp_path, "onnx", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Centroid(), torch.zeros(2, 1, 64, 64), folder / "encoder.onnx", dynamo=False,
+                          input_names=["images"], dynamic_axes={"images": {0: "n"}})
+    result = score_submission(folder, protocol=protocol_file, limits=Limits(wall_seconds=120))[0]
+    assert result.status == "ok", result.error
+    direct = score_submission(_submission(tmp_path, "direct", {"encoder.py": GOOD_ENCODER}),
+                              protocol=protocol_file, trust=True)[0]
+    for metric, keys in direct.scores.items():
+        for key, value in keys.items():
+            assert result.scores[metric][key] == pytest.approx(value, abs=1e-4)
