@@ -8,10 +8,14 @@ Newton step per leaf. Swapping in a histogram booster (LightGBM, XGBoost) change
 module re-implements *that* algorithm, step for step, and only changes how the work is organised:
 
 * every feature is sorted once per fit (scikit-learn sorts again in every node);
-* a node keeps, per feature, its samples in sorted order (stable partition when it splits), so the
-  best split of a node is one linear scan per feature;
-* the kernels release the GIL, so callers fit several classifiers in threads (DCI fits one per
-  factor); threads inside one fit (one per class) spent more time in barriers than they saved.
+* a node keeps, per feature, its samples in sorted order (stable, branch-free partition when it
+  splits), so the best split of a node is one linear scan per feature; four features are scanned
+  together with the running best kept by selects (the "better so far" branch is unpredictable);
+* the roots of all trees of a stage share one sorted order, so each feature is walked once for all
+  of them (one running sum per tree);
+* all stages run in one compiled call; the trees of a stage (independent given its gradients), the
+  gradients and the root scans are spread over numba's threads, and so is prediction;
+* the raw scores accumulated while fitting are exactly the training set's predictions.
 
 What is reproduced exactly (see docs/dci.md): float32 features, split positions only between
 values that differ by more than scikit-learn's ``FEATURE_THRESHOLD`` (1e-7, in float32 arithmetic),
@@ -28,7 +32,9 @@ features share the importance equally, the expectation over scikit-learn's rando
 near-ties can flip at the 1e-16 level.
 
 The numerical kernels use numba; without numba, :func:`fit_boosted_trees` is unavailable and the
-caller falls back to scikit-learn (see :func:`numba_available`).
+caller falls back to scikit-learn (see :func:`numba_available`). None of the speed-ups changes a
+number: each sum is still taken term by term in the same order, so trees, importances and
+predictions are bit-for-bit those of the plain one-tree-at-a-time scan.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 try:  # numba is what makes the tree kernels fast; without it callers use scikit-learn instead.
-    from numba import njit
+    from numba import get_num_threads, njit, prange
 
     _HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
@@ -152,6 +158,8 @@ def fit_boosted_trees(
     new_value = np.concatenate([np.zeros((1, x32.shape[1]), bool), sorted_values[1:] != sorted_values[:-1]])
     ranks = np.empty(order.shape, dtype=np.int32)
     np.put_along_axis(ranks.T, order.T.astype(np.intp), np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
+    # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
+    n_lanes = max(1, min(get_num_threads(), 1 if n_classes == 2 else n_classes))
     n_relevant = _fit(
         order,
         np.ascontiguousarray(sorted_values.T),
@@ -165,6 +173,7 @@ def fit_boosted_trees(
         threshold,
         value,
         importance_sum,
+        n_lanes,
     )
     if n_relevant == 0:
         importances = np.zeros(x32.shape[1], dtype=np.float64)
@@ -177,13 +186,14 @@ def fit_boosted_trees(
 if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
-    def _negative_gradient(raw, y, n_classes, grad, hess):
-        """``y - p`` and ``p (1 - p)`` per sample and tree column (p = sigmoid or softmax of raw).
+    def _negative_gradient(raw, y, n_classes, grad, hess, row_start, row_stop, exps):
+        """``y - p`` and ``p (1 - p)`` for samples [row_start, row_stop) and every tree column.
 
-        The hessian uses ``p = y - (y - p)`` as scikit-learn's leaf update recomputes it.
+        p is the sigmoid or softmax of raw (``exps``: scratch of one row); the hessian uses
+        ``p = y - (y - p)`` as scikit-learn's leaf update recomputes it.
         """
-        n, n_columns = raw.shape
-        for i in range(n):
+        n_columns = raw.shape[1]
+        for i in range(row_start, row_stop):
             if n_columns == 1:
                 r = raw[i, 0]
                 # expit, written to stay finite for large |r|
@@ -204,9 +214,11 @@ if _HAVE_NUMBA:
                         m = raw[i, k]
                 total = 0.0
                 for k in range(n_columns):
-                    total += np.exp(raw[i, k] - m)
+                    e = np.exp(raw[i, k] - m)
+                    exps[k] = e
+                    total += e
                 for k in range(n_columns):
-                    p = np.exp(raw[i, k] - m) / total
+                    p = exps[k] / total
                     t = 1.0 if y[i] == k else 0.0
                     g = t - p
                     q = t - g
@@ -214,22 +226,100 @@ if _HAVE_NUMBA:
                     hess[i, k] = q * (1.0 - q)
 
     @njit(cache=True, nogil=True)
+    def _best_cuts4(work, work_x, g, d0, d1, d2, d3, start, end, total, inverse, out_proxy, out_pos):
+        """Best squared-error proxy of the cuts of four features in rows [start, end), and its position.
+
+        Per feature this is scikit-learn's scan: a running left sum, a cut only between values that
+        differ by more than FEATURE_THRESHOLD, the proxy ``S_l^2/n_l + S_r^2/n_r`` and the first
+        strictly best cut. Four features walk together, with the best kept by selects instead of
+        branches: the branch on "better than the best so far" is unpredictable on real gradients,
+        and four independent running sums overlap in the CPU. Every number is computed exactly as
+        in a scan of one feature alone.
+        """
+        count = end - start
+        row0 = work[d0]
+        row1 = work[d1]
+        row2 = work[d2]
+        row3 = work[d3]
+        xs0 = work_x[d0]
+        xs1 = work_x[d1]
+        xs2 = work_x[d2]
+        xs3 = work_x[d3]
+        sum0 = 0.0
+        sum1 = 0.0
+        sum2 = 0.0
+        sum3 = 0.0
+        best0 = -np.inf
+        best1 = -np.inf
+        best2 = -np.inf
+        best3 = -np.inf
+        pos0 = 0.0
+        pos1 = 0.0
+        pos2 = 0.0
+        pos3 = 0.0
+        for p in range(start, end - 1):
+            n_left = p + 1 - start
+            # reciprocals instead of divisions, which moves the proxy by at most an ulp
+            inverse_left = inverse[n_left]
+            inverse_right = inverse[count - n_left]
+            # the position as a float: selects of floats stay branch-free, while the compiler turns
+            # selects of integers in a loop back into (mispredicted) branches
+            cut = np.float64(p + 1)
+            sum0 += g[row0[p]]
+            sum1 += g[row1[p]]
+            sum2 += g[row2[p]]
+            sum3 += g[row3[p]]
+            right0 = total - sum0
+            right1 = total - sum1
+            right2 = total - sum2
+            right3 = total - sum3
+            proxy0 = sum0 * sum0 * inverse_left + right0 * right0 * inverse_right
+            proxy1 = sum1 * sum1 * inverse_left + right1 * right1 * inverse_right
+            proxy2 = sum2 * sum2 * inverse_left + right2 * right2 * inverse_right
+            proxy3 = sum3 * sum3 * inverse_left + right3 * right3 * inverse_right
+            # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
+            # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
+            better0 = (proxy0 > best0) & (xs0[p + 1] > xs0[p] + _FEATURE_THRESHOLD)
+            better1 = (proxy1 > best1) & (xs1[p + 1] > xs1[p] + _FEATURE_THRESHOLD)
+            better2 = (proxy2 > best2) & (xs2[p + 1] > xs2[p] + _FEATURE_THRESHOLD)
+            better3 = (proxy3 > best3) & (xs3[p + 1] > xs3[p] + _FEATURE_THRESHOLD)
+            best0 = proxy0 if better0 else best0
+            best1 = proxy1 if better1 else best1
+            best2 = proxy2 if better2 else best2
+            best3 = proxy3 if better3 else best3
+            pos0 = cut if better0 else pos0
+            pos1 = cut if better1 else pos1
+            pos2 = cut if better2 else pos2
+            pos3 = cut if better3 else pos3
+        out_proxy[0] = best0
+        out_proxy[1] = best1
+        out_proxy[2] = best2
+        out_proxy[3] = best3
+        out_pos[0] = np.int64(pos0)
+        out_pos[1] = np.int64(pos1)
+        out_pos[2] = np.int64(pos2)
+        out_pos[3] = np.int64(pos3)
+
+    @njit(cache=True, nogil=True)
     def _grow_tree(
         order, sorted_x, ranks, g, h, leaf_scale, work, work_x, buffer, buffer_x, go_left,
         feat, thr, val, importance, raw_column, learning_rate, reciprocals,
+        root_total, root_sq_total, root_proxy, root_pos,
     ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
 
         ``work`` / ``work_x`` (n_features, n) receive, per feature, the samples and their values in
-        sorted order, partitioned by node. Leaf values (Newton steps) are added, shrunk, to
+        sorted order, partitioned by node. The root's sums and per-feature best splits come in
+        ``root_*`` (see :func:`_scan_roots`). Leaf values (Newton steps) are added, shrunk, to
         ``raw_column``. Returns the number of nodes (1 means the tree is a lone leaf).
         """
         n_features, n = order.shape
         inverse = reciprocals
-        work[:, :] = order
-        work_x[:, :] = sorted_x
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
+        group = np.empty(4, dtype=np.int64)
+        group_proxy = np.empty(4)
+        group_pos = np.empty(4, dtype=np.int64)
         starts = np.zeros(_HEAP_SIZE, dtype=np.int64)
         ends = np.zeros(_HEAP_SIZE, dtype=np.int64)
         active = np.zeros(_HEAP_SIZE, dtype=np.bool_)
@@ -241,6 +331,9 @@ if _HAVE_NUMBA:
             if not active[slot]:
                 continue
             node_count += 1
+            # The root reads the fit's sorted lists; its split writes the partitioned copies to work.
+            rows = order if slot == 0 else work
+            values = sorted_x if slot == 0 else work_x
             start = starts[slot]
             end = ends[slot]
             count = end - start
@@ -251,10 +344,14 @@ if _HAVE_NUMBA:
                 depth += 1
             total = 0.0
             sq_total = 0.0
-            for p in range(start, end):
-                gi = g[work[0, p]]
-                total += gi
-                sq_total += gi * gi
+            if slot == 0:
+                total = root_total
+                sq_total = root_sq_total
+            else:
+                for p in range(start, end):
+                    gi = g[work[0, p]]
+                    total += gi
+                    sq_total += gi * gi
             impurity = sq_total / count - (total / count) * (total / count)
             is_leaf = depth >= _MAX_DEPTH or count < 2 or impurity <= _EPSILON
             best_proxy = -np.inf
@@ -262,36 +359,40 @@ if _HAVE_NUMBA:
             best_pos = -1
             for d in range(n_features):
                 feature_proxy[d] = -np.inf
-            if not is_leaf:
+            if not is_leaf and slot == 0:
                 for d in range(n_features):
-                    row = work[d]
-                    xs = work_x[d]
-                    # feature constant in this node (sklearn: last <= first + FEATURE_THRESHOLD)
-                    if xs[end - 1] <= xs[start] + _FEATURE_THRESHOLD:
-                        continue
-                    left_sum = 0.0
-                    for p in range(start, end - 1):
-                        left_sum += g[row[p]]
-                        # only between values that differ by more than FEATURE_THRESHOLD
-                        if xs[p + 1] <= xs[p] + _FEATURE_THRESHOLD:
-                            continue
-                        n_left = p + 1 - start
-                        right_sum = total - left_sum
-                        # sklearn's proxy S_l^2/n_l + S_r^2/n_r; reciprocals instead of divisions (the
-                        # scan is division-bound), which moves it by at most an ulp.
-                        proxy = left_sum * left_sum * inverse[n_left] + right_sum * right_sum * inverse[count - n_left]
-                        if proxy > feature_proxy[d]:
-                            feature_proxy[d] = proxy
-                            feature_pos[d] = p + 1
-                        if proxy > best_proxy:
-                            best_proxy = proxy
+                    feature_proxy[d] = root_proxy[d]
+                    feature_pos[d] = root_pos[d]
+                    if root_proxy[d] > best_proxy:
+                        best_proxy = root_proxy[d]
+            elif not is_leaf:
+                # Features in groups of four (the last group repeats its last feature to fill up).
+                for d_first in range(0, n_features, 4):
+                    group[0] = d_first
+                    for q in range(1, 4):
+                        group[q] = min(d_first + q, n_features - 1)
+                    _best_cuts4(
+                        work, work_x, g, group[0], group[1], group[2], group[3], start, end, total, inverse,
+                        group_proxy, group_pos,
+                    )
+                    for q in range(4):
+                        d = group[q]
+                        # feature constant in this node (sklearn: last <= first + FEATURE_THRESHOLD):
+                        # no cut of it passes the threshold test, its proxy stayed -inf
+                        if group_proxy[q] > -np.inf:
+                            feature_proxy[d] = group_proxy[q]
+                            feature_pos[d] = group_pos[q]
+                for d in range(n_features):
+                    if feature_proxy[d] > best_proxy:
+                        best_proxy = feature_proxy[d]
+            if not is_leaf:
                 # Among features tied with the best (within rounding), split on the one whose cut
                 # spans the widest gap in global ranks, then the lowest index: a choice that does not
                 # depend on the order of the latents nor on monotone rescaling of any of them.
                 best_gap = -1
                 for d in range(n_features):
                     if feature_proxy[d] >= best_proxy * (1.0 - _TIE_TOLERANCE) and feature_proxy[d] > -np.inf:
-                        row = work[d]
+                        row = rows[d]
                         gap = ranks[d, row[feature_pos[d]]] - ranks[d, row[feature_pos[d] - 1]]
                         if gap > best_gap:
                             best_gap = gap
@@ -302,7 +403,7 @@ if _HAVE_NUMBA:
                 numerator = 0.0
                 denominator = 0.0
                 for p in range(start, end):
-                    i = work[0, p]
+                    i = rows[0, p]
                     numerator += g[i]
                     denominator += h[i]
                 numerator = numerator / count * leaf_scale
@@ -311,12 +412,12 @@ if _HAVE_NUMBA:
                 leaf_value = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
                 val[slot] = leaf_value
                 for p in range(start, end):
-                    raw_column[work[0, p]] += learning_rate * leaf_value
+                    raw_column[rows[0, p]] += learning_rate * leaf_value
                 continue
             # split: threshold at the float64 midpoint of the float32 neighbours (sklearn's rule)
-            row = work[best_feature]
-            low = np.float64(work_x[best_feature, best_pos - 1])
-            high = np.float64(work_x[best_feature, best_pos])
+            row = rows[best_feature]
+            low = np.float64(values[best_feature, best_pos - 1])
+            high = np.float64(values[best_feature, best_pos])
             threshold = low / 2.0 + high / 2.0
             if threshold == high or threshold == np.inf or threshold == -np.inf:
                 threshold = low
@@ -353,20 +454,23 @@ if _HAVE_NUMBA:
             # depth-2 node are leaves: they only need their members, so one list is enough.
             n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
             for d in range(n_partitioned):
+                source_rows = rows[d]
+                source_xs = values[d]
                 row_d = work[d]
                 xs_d = work_x[d]
                 a = start
-                b = 0
                 for p in range(start, end):
-                    i = row_d[p]
-                    if go_left[i]:
-                        row_d[a] = i
-                        xs_d[a] = xs_d[p]
-                        a += 1
-                    else:
-                        buffer[b] = i
-                        buffer_x[b] = xs_d[p]
-                        b += 1
+                    # Branch-free: the side is a coin flip for the CPU's predictor, so write the
+                    # entry to both places and advance only the matching cursor (a <= p, so the
+                    # in-place case never overwrites an entry before reading it).
+                    i = source_rows[p]
+                    x_value = source_xs[p]
+                    row_d[a] = i
+                    xs_d[a] = x_value
+                    buffer[p - a] = i
+                    buffer_x[p - a] = x_value
+                    a += np.int64(go_left[i])
+                b = end - a
                 for q in range(b):
                     row_d[a + q] = buffer[q]
                     xs_d[a + q] = buffer_x[q]
@@ -390,7 +494,63 @@ if _HAVE_NUMBA:
         return j
 
     @njit(cache=True, nogil=True)
-    def _fit(order, sorted_x, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value, importance_sum):
+    def _root_sums(order, grad, total, sq_total):
+        """Sum and sum of squares of every tree column's gradients over all samples, in the order of
+        feature 0 (the order a node's sums are taken in)."""
+        n_columns = grad.shape[1]
+        for k in range(n_columns):
+            total[k] = 0.0
+            sq_total[k] = 0.0
+        row = order[0]
+        for p in range(order.shape[1]):
+            gi = grad[row[p]]
+            for k in range(n_columns):
+                total[k] += gi[k]
+                sq_total[k] += gi[k] * gi[k]
+
+    @njit(cache=True, nogil=True)
+    def _root_cuts(row, xs, grad, reciprocals, total, proxies, positions, left_sums):
+        """Best cut of one feature at the roots of all trees of a stage, in one pass.
+
+        Every tree of a stage starts from all samples, so its root sees the same sorted order per
+        feature; walking it once and updating one running sum per tree (a contiguous row of
+        ``grad``) replaces one walk per tree. Each tree's sums are taken in the same order as a
+        walk of its own would take them, so every number is the same.
+        """
+        n = row.shape[0]
+        n_columns = grad.shape[1]
+        for k in range(n_columns):
+            proxies[k] = -np.inf
+            positions[k] = 0
+            left_sums[k] = 0.0
+        # feature constant (sklearn: last <= first + FEATURE_THRESHOLD): no split on it
+        if xs[n - 1] <= xs[0] + _FEATURE_THRESHOLD:
+            return
+        for p in range(n - 1):
+            gi = grad[row[p]]
+            for k in range(n_columns):
+                left_sums[k] += gi[k]
+            # only between values that differ by more than FEATURE_THRESHOLD
+            if xs[p + 1] <= xs[p] + _FEATURE_THRESHOLD:
+                continue
+            inverse_left = reciprocals[p + 1]
+            inverse_right = reciprocals[n - p - 1]
+            for k in range(n_columns):
+                left_sum = left_sums[k]
+                right_sum = total[k] - left_sum
+                proxy = left_sum * left_sum * inverse_left + right_sum * right_sum * inverse_right
+                better = proxy > proxies[k]
+                proxies[k] = proxy if better else proxies[k]
+                positions[k] = p + 1 if better else positions[k]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def _fit(
+        order, sorted_x, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
+        importance_sum, n_lanes,
+    ):
+        """All stages of one fit. The trees of a stage are independent given the stage's gradients,
+        so ``n_lanes`` threads grow them (tree k on lane k mod n_lanes, each lane with its own
+        scratch arrays); every tree is computed exactly as it would be alone."""
         n_features, n = order.shape
         n_columns = raw.shape[1]
         leaf_scale = 1.0 if n_columns == 1 else (n_classes - 1) / n_classes
@@ -398,45 +558,92 @@ if _HAVE_NUMBA:
         hess = np.empty((n, n_columns))
         per_column_importance = np.zeros((n_columns, n_features))
         relevant = np.zeros(n_columns, dtype=np.int64)
-        work = np.empty((n_features, n), dtype=np.int32)
-        work_x = np.empty((n_features, n), dtype=np.float32)
-        buffer = np.empty(n, dtype=np.int32)
-        buffer_x = np.empty(n, dtype=np.float32)
-        go_left = np.zeros(n, dtype=np.bool_)
-        tree_importance = np.zeros(n_features)
-        raw_column = np.empty(n)
+        work = np.empty((n_lanes, n_features, n), dtype=np.int32)
+        work_x = np.empty((n_lanes, n_features, n), dtype=np.float32)
+        buffer = np.empty((n_lanes, n), dtype=np.int32)
+        buffer_x = np.empty((n_lanes, n), dtype=np.float32)
+        go_left = np.zeros((n_lanes, n), dtype=np.bool_)
+        tree_importance = np.zeros((n_lanes, n_features))
+        raw_column = np.empty((n_lanes, n))
+        g = np.empty((n_lanes, n))
+        hk = np.empty((n_lanes, n))
+        root_total = np.empty(n_columns)
+        root_sq_total = np.empty(n_columns)
+        root_proxy = np.empty((n_features, n_columns))
+        root_pos = np.empty((n_features, n_columns), dtype=np.int64)
+        left_sums = np.empty((n_features, n_columns))
+        exps = np.empty((n_lanes, n_columns))
+        rows_per_lane = (n + n_lanes - 1) // n_lanes
         reciprocals = np.empty(n + 1)
         reciprocals[0] = 0.0
         for m in range(1, n + 1):
             reciprocals[m] = 1.0 / m
         for stage in range(n_stages):
-            _negative_gradient(raw, y, n_classes, grad, hess)
-            for k in range(n_columns):
-                tree_importance[:] = 0.0
-                g = np.ascontiguousarray(grad[:, k])
-                hk = np.ascontiguousarray(hess[:, k])
-                raw_column[:] = raw[:, k]
-                nodes = _grow_tree(
-                    order, sorted_x, ranks, g, hk, leaf_scale, work, work_x, buffer, buffer_x, go_left,
-                    feature[stage, k], threshold[stage, k], value[stage, k], tree_importance,
-                    raw_column, learning_rate, reciprocals,
+            for lane in prange(n_lanes):
+                _negative_gradient(
+                    raw, y, n_classes, grad, hess, lane * rows_per_lane, min(n, (lane + 1) * rows_per_lane), exps[lane]
                 )
-                raw[:, k] = raw_column
-                if nodes > 1:
-                    relevant[k] += 1
-                    for d in range(n_features):
-                        per_column_importance[k, d] += tree_importance[d]
+            _root_sums(order, grad, root_total, root_sq_total)
+            for d in prange(n_features):
+                _root_cuts(order[d], sorted_x[d], grad, reciprocals, root_total, root_proxy[d], root_pos[d], left_sums[d])
+            for lane in prange(n_lanes):
+                for k in range(lane, n_columns, n_lanes):
+                    _grow_column(
+                        order, sorted_x, ranks, grad, hess, k, leaf_scale, work[lane], work_x[lane],
+                        buffer[lane], buffer_x[lane], go_left[lane], feature[stage, k], threshold[stage, k],
+                        value[stage, k], tree_importance[lane], raw_column[lane], g[lane], hk[lane], raw,
+                        learning_rate, reciprocals, root_total, root_sq_total, root_proxy, root_pos,
+                        per_column_importance, relevant,
+                    )
         for k in range(n_columns):
             for d in range(n_features):
                 importance_sum[d] += per_column_importance[k, d]
         return relevant.sum()
 
     @njit(cache=True, nogil=True)
+    def _grow_column(
+        order, sorted_x, ranks, grad, hess, k, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+        feat, thr, val, tree_importance, raw_column, g, hk, raw, learning_rate, reciprocals,
+        root_total, root_sq_total, root_proxy, root_pos, per_column_importance, relevant,
+    ):
+        """Grow the tree of column ``k`` of a stage and add its shrunk leaf values to ``raw[:, k]``."""
+        n, n_features = raw.shape[0], order.shape[0]
+        tree_importance[:] = 0.0
+        for i in range(n):
+            g[i] = grad[i, k]
+            hk[i] = hess[i, k]
+            raw_column[i] = raw[i, k]
+        nodes = _grow_tree(
+            order, sorted_x, ranks, g, hk, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+            feat, thr, val, tree_importance, raw_column, learning_rate, reciprocals,
+            root_total[k], root_sq_total[k], root_proxy[:, k], root_pos[:, k],
+        )
+        for i in range(n):
+            raw[i, k] = raw_column[i]
+        if nodes > 1:
+            relevant[k] += 1
+            for d in range(n_features):
+                per_column_importance[k, d] += tree_importance[d]
+
+    @njit(cache=True, nogil=True, parallel=True)
     def _predict_raw(x, feature, threshold, value, learning_rate, raw):
+        """Add every tree's shrunk leaf value to ``raw``, stage after stage for each sample and column.
+
+        Samples go in blocks (in parallel): within a block one tree at a time visits all its
+        samples, so the tree stays in cache; each ``raw[i, k]`` still receives its terms in stage
+        order, as in a loop over samples.
+        """
         n = x.shape[0]
         n_stages, n_columns, _ = feature.shape
-        for i in range(n):
+        block = 256
+        n_blocks = (n + block - 1) // block
+        for b in prange(n_blocks):
+            low = b * block
+            high = min(n, low + block)
             for stage in range(n_stages):
                 for k in range(n_columns):
-                    leaf = _leaf_of(x[i], feature[stage, k], threshold[stage, k])
-                    raw[i, k] += learning_rate * value[stage, k, leaf]
+                    feat = feature[stage, k]
+                    thr = threshold[stage, k]
+                    val = value[stage, k]
+                    for i in range(low, high):
+                        raw[i, k] += learning_rate * val[_leaf_of(x[i], feat, thr)]

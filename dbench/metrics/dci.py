@@ -20,9 +20,7 @@ disentangled representations", ICLR 2018.
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 import numpy as np
@@ -76,20 +74,22 @@ def completeness_score(importance: Any) -> float:
 
 def _fit_factor(
     codes_train: np.ndarray, y_train: np.ndarray, estimator: str, random_state: int
-) -> tuple[np.ndarray, Any]:
-    """Importances and a predict function of one boosted classifier for one factor."""
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Importances, training-set predictions and a predict function of one boosted classifier."""
     if estimator == "fast":
         from dbench.estimators.boosted_trees import fit_boosted_trees, numba_available
 
         if numba_available():
             model = fit_boosted_trees(codes_train, y_train)
-            return model.feature_importances, model.predict
+            # The raw scores accumulated while fitting are exactly predict(codes_train)'s (same
+            # leaves, same order of sums), so the training set is not pushed through the trees again.
+            return model.feature_importances, model.predict_train(), model.predict
         warnings.warn("numba is not installed; DCI falls back to scikit-learn (slow)", RuntimeWarning, stacklevel=4)
     from sklearn.ensemble import GradientBoostingClassifier
 
     # dlib uses random_state=None; a fixed seed makes the (tie-breaking) feature order reproducible.
     model = GradientBoostingClassifier(random_state=random_state).fit(codes_train, y_train)
-    return np.abs(model.feature_importances_), model.predict
+    return np.abs(model.feature_importances_), model.predict(codes_train), model.predict
 
 
 def dci_importance(
@@ -142,16 +142,13 @@ def dci_importance(
 
     def fit_one(j: int) -> tuple[np.ndarray, float, float]:
         y_train, y_test = y_train_all[:, j], y_test_all[:, j]
-        column, predict = _fit_factor(x_train, y_train, estimator, random_state)
-        return column, float(np.mean(predict(x_train) == y_train)), float(np.mean(predict(x_test) == y_test))
+        column, predicted_train, predict = _fit_factor(x_train, y_train, estimator, random_state)
+        return column, float(np.mean(predicted_train == y_train)), float(np.mean(predict(x_test) == y_test))
 
-    # One classifier per factor, independent: the fast kernels release the GIL, so threads overlap.
-    workers = min(len(fitted), os.cpu_count() or 1) if estimator == "fast" else 1
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(fit_one, fitted))
-    else:
-        results = [fit_one(j) for j in fitted]
+    # One classifier per factor, one after the other: the fast estimator already spreads the trees of
+    # each boosting stage over all cores (factors with many classes would leave threads per factor
+    # unbalanced), and scikit-learn's fit is single-threaded as in dlib.
+    results = [fit_one(j) for j in fitted]
     for j, (column, train_acc, test_acc) in zip(fitted, results):
         importance[:, j] = column
         train_accuracy[j] = train_acc
