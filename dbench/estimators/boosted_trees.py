@@ -160,9 +160,14 @@ def fit_boosted_trees(
     np.put_along_axis(ranks.T, order.T.astype(np.intp), np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), 1 if n_classes == 2 else n_classes))
+    # (sample, value) pairs packed in one int64 per position (see _grow_tree)
+    packed = np.empty(order.shape, dtype=np.int64)
+    packed.view(np.int32)[:, 0::2] = order
+    packed.view(np.float32)[:, 1::2] = sorted_values.T
     n_relevant = _fit(
         order,
         np.ascontiguousarray(sorted_values.T),
+        packed,
         ranks,
         y_encoded,
         n_classes,
@@ -226,7 +231,7 @@ if _HAVE_NUMBA:
                     hess[i, k] = q * (1.0 - q)
 
     @njit(cache=True, nogil=True)
-    def _best_cuts4(work, work_x, g, d0, d1, d2, d3, start, end, total, inverse, out_proxy, out_pos):
+    def _best_cuts4(work, g, d0, d1, d2, d3, start, end, total, inverse, out_proxy, out_pos):
         """Best squared-error proxy of the cuts of four features in rows [start, end), and its position.
 
         Per feature this is scikit-learn's scan: a running left sum, a cut only between values that
@@ -237,14 +242,18 @@ if _HAVE_NUMBA:
         in a scan of one feature alone.
         """
         count = end - start
-        row0 = work[d0]
-        row1 = work[d1]
-        row2 = work[d2]
-        row3 = work[d3]
-        xs0 = work_x[d0]
-        xs1 = work_x[d1]
-        xs2 = work_x[d2]
-        xs3 = work_x[d3]
+        # work packs (sample, value) pairs: sample p of a list at 2p of the uint32 view, its value at
+        # 2p + 1 of the float32 view. Unsigned indices spare numba's negative-index wraparound code.
+        samples = work.view(np.uint32)
+        values = work.view(np.float32)
+        row0 = samples[d0]
+        row1 = samples[d1]
+        row2 = samples[d2]
+        row3 = samples[d3]
+        xs0 = values[d0]
+        xs1 = values[d1]
+        xs2 = values[d2]
+        xs3 = values[d3]
         sum0 = 0.0
         sum1 = 0.0
         sum2 = 0.0
@@ -260,15 +269,15 @@ if _HAVE_NUMBA:
         for p in range(start, end - 1):
             n_left = p + 1 - start
             # reciprocals instead of divisions, which moves the proxy by at most an ulp
-            inverse_left = inverse[n_left]
-            inverse_right = inverse[count - n_left]
+            inverse_left = inverse[np.uint64(n_left)]
+            inverse_right = inverse[np.uint64(count - n_left)]
             # the position as a float: selects of floats stay branch-free, while the compiler turns
             # selects of integers in a loop back into (mispredicted) branches
             cut = np.float64(p + 1)
-            sum0 += g[row0[p]]
-            sum1 += g[row1[p]]
-            sum2 += g[row2[p]]
-            sum3 += g[row3[p]]
+            sum0 += g[row0[2 * p]]
+            sum1 += g[row1[2 * p]]
+            sum2 += g[row2[2 * p]]
+            sum3 += g[row3[2 * p]]
             right0 = total - sum0
             right1 = total - sum1
             right2 = total - sum2
@@ -279,10 +288,10 @@ if _HAVE_NUMBA:
             proxy3 = sum3 * sum3 * inverse_left + right3 * right3 * inverse_right
             # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
             # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
-            better0 = (proxy0 > best0) & (xs0[p + 1] > xs0[p] + _FEATURE_THRESHOLD)
-            better1 = (proxy1 > best1) & (xs1[p + 1] > xs1[p] + _FEATURE_THRESHOLD)
-            better2 = (proxy2 > best2) & (xs2[p + 1] > xs2[p] + _FEATURE_THRESHOLD)
-            better3 = (proxy3 > best3) & (xs3[p + 1] > xs3[p] + _FEATURE_THRESHOLD)
+            better0 = (proxy0 > best0) & (xs0[2 * p + 3] > xs0[2 * p + 1] + _FEATURE_THRESHOLD)
+            better1 = (proxy1 > best1) & (xs1[2 * p + 3] > xs1[2 * p + 1] + _FEATURE_THRESHOLD)
+            better2 = (proxy2 > best2) & (xs2[2 * p + 3] > xs2[2 * p + 1] + _FEATURE_THRESHOLD)
+            better3 = (proxy3 > best3) & (xs3[2 * p + 3] > xs3[2 * p + 1] + _FEATURE_THRESHOLD)
             best0 = proxy0 if better0 else best0
             best1 = proxy1 if better1 else best1
             best2 = proxy2 if better2 else best2
@@ -302,19 +311,21 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _grow_tree(
-        order, sorted_x, ranks, g, h, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+        packed, ranks, g, h, leaf_scale, work, buffer, go_left,
         feat, thr, val, importance, raw_column, learning_rate, reciprocals,
         root_total, root_sq_total, root_proxy, root_pos,
     ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
 
-        ``work`` / ``work_x`` (n_features, n) receive, per feature, the samples and their values in
-        sorted order, partitioned by node. The root's sums and per-feature best splits come in
+        ``packed`` (n_features, n) holds per feature the (sample, float32 value) pairs in sorted order,
+        packed in one int64 so that a partition moves one word per entry; ``work`` receives them
+        partitioned by node. The root's sums and per-feature best splits come in
         ``root_*`` (see :func:`_scan_roots`). Leaf values (Newton steps) are added, shrunk, to
         ``raw_column``. Returns the number of nodes (1 means the tree is a lone leaf).
         """
-        n_features, n = order.shape
+        n_features, n = packed.shape
         inverse = reciprocals
+        work_samples = work.view(np.int32)
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
         group = np.empty(4, dtype=np.int64)
@@ -332,8 +343,9 @@ if _HAVE_NUMBA:
                 continue
             node_count += 1
             # The root reads the fit's sorted lists; its split writes the partitioned copies to work.
-            rows = order if slot == 0 else work
-            values = sorted_x if slot == 0 else work_x
+            source = packed if slot == 0 else work
+            rows = source.view(np.int32)  # sample of position p at [d, 2p]
+            values = source.view(np.float32)  # its value at [d, 2p + 1]
             start = starts[slot]
             end = ends[slot]
             count = end - start
@@ -349,7 +361,7 @@ if _HAVE_NUMBA:
                 sq_total = root_sq_total
             else:
                 for p in range(start, end):
-                    gi = g[work[0, p]]
+                    gi = g[work_samples[0, 2 * p]]
                     total += gi
                     sq_total += gi * gi
             impurity = sq_total / count - (total / count) * (total / count)
@@ -372,7 +384,7 @@ if _HAVE_NUMBA:
                     for q in range(1, 4):
                         group[q] = min(d_first + q, n_features - 1)
                     _best_cuts4(
-                        work, work_x, g, group[0], group[1], group[2], group[3], start, end, total, inverse,
+                        work, g, group[0], group[1], group[2], group[3], start, end, total, inverse,
                         group_proxy, group_pos,
                     )
                     for q in range(4):
@@ -393,7 +405,7 @@ if _HAVE_NUMBA:
                 for d in range(n_features):
                     if feature_proxy[d] >= best_proxy * (1.0 - _TIE_TOLERANCE) and feature_proxy[d] > -np.inf:
                         row = rows[d]
-                        gap = ranks[d, row[feature_pos[d]]] - ranks[d, row[feature_pos[d] - 1]]
+                        gap = ranks[d, row[2 * feature_pos[d]]] - ranks[d, row[2 * feature_pos[d] - 2]]
                         if gap > best_gap:
                             best_gap = gap
                             best_feature = d
@@ -403,7 +415,7 @@ if _HAVE_NUMBA:
                 numerator = 0.0
                 denominator = 0.0
                 for p in range(start, end):
-                    i = rows[0, p]
+                    i = rows[0, 2 * p]
                     numerator += g[i]
                     denominator += h[i]
                 numerator = numerator / count * leaf_scale
@@ -412,12 +424,12 @@ if _HAVE_NUMBA:
                 leaf_value = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
                 val[slot] = leaf_value
                 for p in range(start, end):
-                    raw_column[rows[0, p]] += learning_rate * leaf_value
+                    raw_column[rows[0, 2 * p]] += learning_rate * leaf_value
                 continue
             # split: threshold at the float64 midpoint of the float32 neighbours (sklearn's rule)
             row = rows[best_feature]
-            low = np.float64(values[best_feature, best_pos - 1])
-            high = np.float64(values[best_feature, best_pos])
+            low = np.float64(values[best_feature, 2 * best_pos - 1])
+            high = np.float64(values[best_feature, 2 * best_pos + 1])
             threshold = low / 2.0 + high / 2.0
             if threshold == high or threshold == np.inf or threshold == -np.inf:
                 threshold = low
@@ -426,12 +438,12 @@ if _HAVE_NUMBA:
             left_sum = 0.0
             left_sq = 0.0
             for p in range(start, best_pos):
-                i = row[p]
+                i = row[2 * p]
                 go_left[i] = True
                 left_sum += g[i]
                 left_sq += g[i] * g[i]
             for p in range(best_pos, end):
-                go_left[row[p]] = False
+                go_left[row[2 * p]] = False
             n_left = best_pos - start
             n_right = end - best_pos
             right_sum = total - left_sum
@@ -453,27 +465,22 @@ if _HAVE_NUMBA:
             # Stable partition of every feature's sorted list into (left, right). Children of a
             # depth-2 node are leaves: they only need their members, so one list is enough.
             n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
+            unsigned_rows = source.view(np.uint32)
             for d in range(n_partitioned):
-                source_rows = rows[d]
-                source_xs = values[d]
-                row_d = work[d]
-                xs_d = work_x[d]
+                source_d = source[d]
+                samples_d = unsigned_rows[d]
+                work_d = work[d]
                 a = start
                 for p in range(start, end):
                     # Branch-free: the side is a coin flip for the CPU's predictor, so write the
                     # entry to both places and advance only the matching cursor (a <= p, so the
                     # in-place case never overwrites an entry before reading it).
-                    i = source_rows[p]
-                    x_value = source_xs[p]
-                    row_d[a] = i
-                    xs_d[a] = x_value
-                    buffer[p - a] = i
-                    buffer_x[p - a] = x_value
-                    a += np.int64(go_left[i])
-                b = end - a
-                for q in range(b):
-                    row_d[a + q] = buffer[q]
-                    xs_d[a + q] = buffer_x[q]
+                    entry = source_d[p]
+                    work_d[a] = entry
+                    buffer[p - a] = entry
+                    a += np.int64(go_left[samples_d[2 * p]])
+                for q in range(end - a):
+                    work_d[a + q] = buffer[q]
             left = 2 * slot + 1
             starts[left] = start
             ends[left] = best_pos
@@ -545,7 +552,7 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True, parallel=True)
     def _fit(
-        order, sorted_x, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
+        order, sorted_x, packed, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
         importance_sum, n_lanes,
     ):
         """All stages of one fit. The trees of a stage are independent given the stage's gradients,
@@ -558,10 +565,8 @@ if _HAVE_NUMBA:
         hess = np.empty((n, n_columns))
         per_column_importance = np.zeros((n_columns, n_features))
         relevant = np.zeros(n_columns, dtype=np.int64)
-        work = np.empty((n_lanes, n_features, n), dtype=np.int32)
-        work_x = np.empty((n_lanes, n_features, n), dtype=np.float32)
-        buffer = np.empty((n_lanes, n), dtype=np.int32)
-        buffer_x = np.empty((n_lanes, n), dtype=np.float32)
+        work = np.empty((n_lanes, n_features, n), dtype=np.int64)
+        buffer = np.empty((n_lanes, n), dtype=np.int64)
         go_left = np.zeros((n_lanes, n), dtype=np.bool_)
         tree_importance = np.zeros((n_lanes, n_features))
         raw_column = np.empty((n_lanes, n))
@@ -589,8 +594,8 @@ if _HAVE_NUMBA:
             for lane in prange(n_lanes):
                 for k in range(lane, n_columns, n_lanes):
                     _grow_column(
-                        order, sorted_x, ranks, grad, hess, k, leaf_scale, work[lane], work_x[lane],
-                        buffer[lane], buffer_x[lane], go_left[lane], feature[stage, k], threshold[stage, k],
+                        packed, ranks, grad, hess, k, leaf_scale, work[lane],
+                        buffer[lane], go_left[lane], feature[stage, k], threshold[stage, k],
                         value[stage, k], tree_importance[lane], raw_column[lane], g[lane], hk[lane], raw,
                         learning_rate, reciprocals, root_total, root_sq_total, root_proxy, root_pos,
                         per_column_importance, relevant,
@@ -602,19 +607,19 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _grow_column(
-        order, sorted_x, ranks, grad, hess, k, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+        packed, ranks, grad, hess, k, leaf_scale, work, buffer, go_left,
         feat, thr, val, tree_importance, raw_column, g, hk, raw, learning_rate, reciprocals,
         root_total, root_sq_total, root_proxy, root_pos, per_column_importance, relevant,
     ):
         """Grow the tree of column ``k`` of a stage and add its shrunk leaf values to ``raw[:, k]``."""
-        n, n_features = raw.shape[0], order.shape[0]
+        n, n_features = raw.shape[0], packed.shape[0]
         tree_importance[:] = 0.0
         for i in range(n):
             g[i] = grad[i, k]
             hk[i] = hess[i, k]
             raw_column[i] = raw[i, k]
         nodes = _grow_tree(
-            order, sorted_x, ranks, g, hk, leaf_scale, work, work_x, buffer, buffer_x, go_left,
+            packed, ranks, g, hk, leaf_scale, work, buffer, go_left,
             feat, thr, val, tree_importance, raw_column, learning_rate, reciprocals,
             root_total[k], root_sq_total[k], root_proxy[:, k], root_pos[:, k],
         )
