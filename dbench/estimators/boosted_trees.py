@@ -39,6 +39,7 @@ predictions are bit-for-bit those of the plain one-tree-at-a-time scan.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,7 @@ _MAX_DEPTH = 3
 # Relative gap under which two features' best splits count as tied (sums of the same numbers taken in
 # different orders differ by a few ulp).
 _TIE_TOLERANCE = 1e-12
+_LITTLE_ENDIAN = sys.byteorder == "little"  # where the int32 words of a packed int64 sit
 _HEAP_SIZE = 2 ** (_MAX_DEPTH + 1) - 1  # 15 slots: a full binary tree of depth 3 in heap order
 
 
@@ -439,11 +441,11 @@ if _HAVE_NUMBA:
             left_sq = 0.0
             for p in range(start, best_pos):
                 i = row[2 * p]
-                go_left[i] = True
+                go_left[i] = 1
                 left_sum += g[i]
                 left_sq += g[i] * g[i]
             for p in range(best_pos, end):
-                go_left[row[2 * p]] = False
+                go_left[row[2 * p]] = 0
             n_left = best_pos - start
             n_right = end - best_pos
             right_sum = total - left_sum
@@ -465,21 +467,27 @@ if _HAVE_NUMBA:
             # Stable partition of every feature's sorted list into (left, right). Children of a
             # depth-2 node are leaves: they only need their members, so one list is enough.
             n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
-            unsigned_rows = source.view(np.uint32)
             for d in range(n_partitioned):
                 source_d = source[d]
-                samples_d = unsigned_rows[d]
                 work_d = work[d]
                 a = start
+                b = 0
                 for p in range(start, end):
                     # Branch-free: the side is a coin flip for the CPU's predictor, so write the
                     # entry to both places and advance only the matching cursor (a <= p, so the
-                    # in-place case never overwrites an entry before reading it).
-                    entry = source_d[p]
-                    work_d[a] = entry
-                    buffer[p - a] = entry
-                    a += np.int64(go_left[samples_d[2 * p]])
-                for q in range(end - a):
+                    # in-place case never overwrites an entry before reading it). The sample is
+                    # the entry's int32 word at even index, taken from the loaded word itself.
+                    entry = np.uint64(source_d[p])
+                    work_d[a] = source_d[p]
+                    buffer[b] = source_d[p]
+                    if _LITTLE_ENDIAN:
+                        sample = entry & np.uint64(0xFFFFFFFF)
+                    else:  # pragma: no cover - big-endian hosts
+                        sample = entry >> np.uint64(32)
+                    side = np.int64(go_left[sample])
+                    a += side
+                    b += 1 - side
+                for q in range(b):
                     work_d[a + q] = buffer[q]
             left = 2 * slot + 1
             starts[left] = start
@@ -567,7 +575,7 @@ if _HAVE_NUMBA:
         relevant = np.zeros(n_columns, dtype=np.int64)
         work = np.empty((n_lanes, n_features, n), dtype=np.int64)
         buffer = np.empty((n_lanes, n), dtype=np.int64)
-        go_left = np.zeros((n_lanes, n), dtype=np.bool_)
+        go_left = np.zeros((n_lanes, n), dtype=np.uint8)
         tree_importance = np.zeros((n_lanes, n_features))
         raw_column = np.empty((n_lanes, n))
         g = np.empty((n_lanes, n))
