@@ -59,3 +59,21 @@ def test_constant_features_give_lone_leaves_and_zero_importances():
     model = boosted_trees.fit_boosted_trees(np.ones((20, 3)), y, n_stages=5)
     assert np.all(model.feature == -1)
     np.testing.assert_array_equal(model.feature_importances, 0.0)
+
+
+def test_training_raw_scores_equal_prediction_and_do_not_depend_on_threads():
+    # DCI reads training accuracy off train_raw, so it must be exactly predict's raw score; the trees
+    # of a stage are grown in parallel, which must not change any number.
+    numba = pytest.importorskip("numba")
+    x, y = _problem(5, False, seed=3, n=400)
+    model = boosted_trees.fit_boosted_trees(x, y, n_stages=15)
+    np.testing.assert_array_equal(model.decision_function(x), model.train_raw)
+    np.testing.assert_array_equal(model.predict(x), model.predict_train())
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        serial = boosted_trees.fit_boosted_trees(x, y, n_stages=15)
+    finally:
+        numba.set_num_threads(threads)
+    for name in ("feature", "threshold", "value", "train_raw", "feature_importances"):
+        np.testing.assert_array_equal(getattr(serial, name), getattr(model, name))

@@ -265,6 +265,11 @@ if _HAVE_NUMBA:
         best2 = -np.inf
         best3 = -np.inf
         pos0 = 0.0
+        # each list's value at the current position, carried to the next step (one load per step)
+        x0 = xs0[2 * start + 1]
+        x1 = xs1[2 * start + 1]
+        x2 = xs2[2 * start + 1]
+        x3 = xs3[2 * start + 1]
         pos1 = 0.0
         pos2 = 0.0
         pos3 = 0.0
@@ -290,10 +295,18 @@ if _HAVE_NUMBA:
             proxy3 = sum3 * sum3 * inverse_left + right3 * right3 * inverse_right
             # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
             # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
-            better0 = (proxy0 > best0) & (xs0[2 * p + 3] > xs0[2 * p + 1] + _FEATURE_THRESHOLD)
-            better1 = (proxy1 > best1) & (xs1[2 * p + 3] > xs1[2 * p + 1] + _FEATURE_THRESHOLD)
-            better2 = (proxy2 > best2) & (xs2[2 * p + 3] > xs2[2 * p + 1] + _FEATURE_THRESHOLD)
-            better3 = (proxy3 > best3) & (xs3[2 * p + 3] > xs3[2 * p + 1] + _FEATURE_THRESHOLD)
+            next0 = xs0[2 * p + 3]
+            better0 = (proxy0 > best0) & (next0 > x0 + _FEATURE_THRESHOLD)
+            x0 = next0
+            next1 = xs1[2 * p + 3]
+            better1 = (proxy1 > best1) & (next1 > x1 + _FEATURE_THRESHOLD)
+            x1 = next1
+            next2 = xs2[2 * p + 3]
+            better2 = (proxy2 > best2) & (next2 > x2 + _FEATURE_THRESHOLD)
+            x2 = next2
+            next3 = xs3[2 * p + 3]
+            better3 = (proxy3 > best3) & (next3 > x3 + _FEATURE_THRESHOLD)
+            x3 = next3
             best0 = proxy0 if better0 else best0
             best1 = proxy1 if better1 else best1
             best2 = proxy2 if better2 else best2
