@@ -44,32 +44,32 @@ def _normalised_entropy(p: Any, axis: int, base: int) -> Any:
     return xp.sum(terms, axis=axis) / math.log(base)
 
 
+def _row_specificity(matrix: Any) -> float:
+    """Mean over rows of ``1 - H(row) / log(n_columns)``, weighted by each row's share of the total.
+
+    Disentanglement applies it to the importance matrix (rows = latents), completeness to its
+    transpose (rows = factors): the two are the same formula from either side (Eastwood & Williams).
+    """
+    xp = array_namespace(matrix)
+    n_columns = matrix.shape[1]
+    if n_columns == 1:
+        # dlib divides by log(1) and returns NaN; with one column every row is fully specific.
+        per_row = xp.ones(matrix.shape[0], dtype=matrix.dtype)
+    else:
+        per_row = 1.0 - _normalised_entropy(matrix + _ENTROPY_OFFSET, axis=1, base=n_columns)
+    weights = matrix if float(xp.sum(matrix)) != 0.0 else xp.ones_like(matrix)
+    row_weight = xp.sum(weights, axis=1) / xp.sum(weights)
+    return float(xp.sum(per_row * row_weight))
+
+
 def disentanglement_score(importance: Any) -> float:
     """Disentanglement of an importance matrix ``(n_latents, n_factors)`` (dlib's definition)."""
-    xp = array_namespace(importance)
-    n_factors = importance.shape[1]
-    if n_factors == 1:
-        # dlib divides by log(1) and returns NaN; one factor cannot be shared between factors.
-        per_latent = xp.ones(importance.shape[0], dtype=importance.dtype)
-    else:
-        per_latent = 1.0 - _normalised_entropy(importance + _ENTROPY_OFFSET, axis=1, base=n_factors)
-    weights = importance if float(xp.sum(importance)) != 0.0 else xp.ones_like(importance)
-    latent_weight = xp.sum(weights, axis=1) / xp.sum(weights)
-    return float(xp.sum(per_latent * latent_weight))
+    return _row_specificity(importance)
 
 
 def completeness_score(importance: Any) -> float:
     """Completeness of an importance matrix ``(n_latents, n_factors)`` (dlib's definition)."""
-    xp = array_namespace(importance)
-    n_latents = importance.shape[0]
-    if n_latents == 1:
-        # dlib divides by log(1) and returns NaN; a single latent captures each factor completely.
-        per_factor = xp.ones(importance.shape[1], dtype=importance.dtype)
-    else:
-        per_factor = 1.0 - _normalised_entropy(importance + _ENTROPY_OFFSET, axis=0, base=n_latents)
-    weights = importance if float(xp.sum(importance)) != 0.0 else xp.ones_like(importance)
-    factor_weight = xp.sum(weights, axis=0) / xp.sum(weights)
-    return float(xp.sum(per_factor * factor_weight))
+    return _row_specificity(array_namespace(importance).matrix_transpose(importance))
 
 
 def _fit_factor(
