@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -202,9 +202,3 @@ def _progress_bar(total: int, desc: str) -> Any:
 
     return tqdm(total=total, desc=desc, unit="img", unit_scale=True, dynamic_ncols=True, leave=False)
 
-
-def union_requests(requests: Sequence[np.ndarray]) -> np.ndarray:
-    """All indices of several requests, flattened, in order (duplicates kept; CodeTable dedups)."""
-    if not requests:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.asarray(r, dtype=np.int64).ravel() for r in requests])

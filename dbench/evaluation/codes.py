@@ -18,15 +18,12 @@ def encode_plan_requests(
 ) -> dict[str, np.ndarray]:
     """Encode every unique flat index in ``requests`` once; return codes shaped ``index.shape + (D,)``.
 
-    ``encode_fn(images) -> np.ndarray (n, D)`` takes float32 ``(n, C, H, W)`` images.
+    ``encode_fn(images) -> np.ndarray (n, D)`` takes float32 ``(n, C, H, W)`` images. The same
+    :class:`~dbench.evaluation.code_table.CodeTable` as the pipeline, without a cache.
     """
-    flat = np.concatenate([np.asarray(v, dtype=np.int64).ravel() for v in requests.values()])
-    unique, inverse = np.unique(flat, return_inverse=True)
-    chunks = [np.asarray(encode_fn(dataset.images(unique[i : i + batch_size]))) for i in range(0, unique.size, batch_size)]
-    table = np.concatenate(chunks, axis=0)
-    out, start = {}, 0
-    for key, idx in requests.items():
-        idx = np.asarray(idx)
-        out[key] = table[inverse[start : start + idx.size]].reshape(idx.shape + (table.shape[1],))
-        start += idx.size
-    return out
+    from dbench.evaluation.code_table import CodeTable
+
+    table = CodeTable(dataset, lambda images: (np.asarray(encode_fn(images)), None), batch_size=batch_size)
+    for idx in requests.values():
+        table.ensure(idx)
+    return {key: table.lookup(idx) for key, idx in requests.items()}

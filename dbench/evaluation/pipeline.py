@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from dbench.backend import get_backend
-from dbench.errors import ConfigError, DbenchError, EncoderError
+from dbench.errors import ConfigError, DbenchError
 from dbench.evaluation.code_table import CodeTable
 from dbench.evaluation.result import EvaluationResult
 
@@ -239,7 +239,7 @@ def run_config(
     #    that a failing encoder still leaves the earlier metrics scoreable.
     table = CodeTable(
         ds,
-        loaded.encode_arrays if hasattr(loaded, "encode_arrays") else _encode_fn(loaded),
+        loaded.encode_arrays,
         batch_size=cfg.batch_size,
         cache_dir=cache_dir,
         fingerprint=loaded.fingerprint,
@@ -304,14 +304,6 @@ def run_config(
         error=encode_error,
         artifacts=artifacts,
     )
-
-
-def _encode_fn(loaded: Any):
-    def encode(images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        batch = loaded.encode(images)
-        return batch.mean, batch.logvar
-
-    return encode
 
 
 def _representation(table: CodeTable, indices: np.ndarray, representation: str, seed: int) -> np.ndarray:

@@ -56,7 +56,6 @@ def irs_matrix(codes: Any, factor_labels: Any, levels: tuple[int, ...], diff_qua
     :func:`dbench.metrics._discretize.compact_labels`), every level observed.
     """
     xp = array_namespace(codes)
-    device = device_of(codes)
     max_deviations = xp.max(xp.abs(codes - xp.mean(codes, axis=0)[None, :]), axis=0)
     columns = []
     for i, n_values in enumerate(levels):

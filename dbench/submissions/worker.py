@@ -43,11 +43,7 @@ def encode_queries(artifact: str, kind: str, dataset: str, indices: np.ndarray, 
     loaded = load_encoder(spec)
     ds = get_dataset(dataset, data_dir=data_dir)
 
-    def encode(images):
-        batch = loaded.encode(images)
-        return batch.mean, batch.logvar
-
-    table = CodeTable(ds, encode, batch_size=batch_size)
+    table = CodeTable(ds, loaded.encode_arrays, batch_size=batch_size)
     table.ensure(indices)
     out = {"indices": indices, "codes": table.lookup(indices)}
     if table.has_logvar:
