@@ -8,13 +8,16 @@ Newton step per leaf. Swapping in a histogram booster (LightGBM, XGBoost) change
 module re-implements *that* algorithm, step for step, and only changes how the work is organised:
 
 * every feature is sorted once per fit (scikit-learn sorts again in every node);
-* a node keeps, per feature, its samples in sorted order (stable, branch-free partition when it
-  splits), so the best split of a node is one linear scan per feature; four features are scanned
-  together with the running best kept by selects (the "better so far" branch is unpredictable);
-* the roots of all trees of a stage share one sorted order, so each feature is walked once for all
-  of them (one running sum per tree);
-* all stages run in one compiled call; the trees of a stage (independent given its gradients), the
-  gradients and the root scans are spread over numba's threads, and so is prediction;
+* a node keeps, per feature, its samples in sorted order (a stable, branch-free partition into the
+  other of two buffers when it splits), so the best split of a node is one linear scan per feature;
+* the scan is split in two passes: running sums of four features at a time, keeping per block of
+  32 cuts the first sum and the range of the sums; then, per feature, an upper bound of every
+  block's proxy improvements (:func:`_block_bound`), and exact proxies only in the blocks whose
+  bound can still beat the best cut found (typically a few percent of them). The bound is
+  rigorous with a margin far above rounding, so the chosen cut is the plain scan's;
+* all stages run in one compiled call; the trees of a stage (independent given its gradients)
+  and the gradients are spread over numba's threads, and so is prediction, which walks complete
+  (padded) trees without branches;
 * the raw scores accumulated while fitting are exactly the training set's predictions.
 
 What is reproduced exactly (see docs/dci.md): float32 features, split positions only between
@@ -33,8 +36,10 @@ near-ties can flip at the 1e-16 level.
 
 The numerical kernels use numba; without numba, :func:`fit_boosted_trees` is unavailable and the
 caller falls back to scikit-learn (see :func:`numba_available`). None of the speed-ups changes a
-number: each sum is still taken term by term in the same order, so trees, importances and
-predictions are bit-for-bit those of the plain one-tree-at-a-time scan.
+number: each sum is still taken term by term in the same order and every proxy that decides a
+split is computed by the same formula, so trees, importances and predictions are bit-for-bit those
+of the plain one-tree-at-a-time scan (tests/test_boosted_trees.py checks this against a direct
+scan).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ _MAX_DEPTH = 3
 _TIE_TOLERANCE = 1e-12
 _LITTLE_ENDIAN = sys.byteorder == "little"  # where the int32 words of a packed int64 sit
 _HEAP_SIZE = 2 ** (_MAX_DEPTH + 1) - 1  # 15 slots: a full binary tree of depth 3 in heap order
+# Cuts per block of the pruned split scan (see _best_cuts4): small enough for tight bounds, large
+# enough that a bound costs little next to the block's sums.
+_BLOCK = 32
 
 
 def numba_available() -> bool:
@@ -86,11 +94,14 @@ class BoostedTrees:
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
         """Raw predictions ``(n, T)`` for features ``x`` ``(n, n_features)``."""
-        x32 = np.ascontiguousarray(x, dtype=np.float32)
-        raw = np.empty((x32.shape[0], self.init_raw.size), dtype=np.float64)
-        raw[:] = self.init_raw
-        _predict_raw(x32, self.feature, self.threshold, self.value, self.learning_rate, raw)
-        return raw
+        # features as rows (n_features, n) and scores as (T, n): a tree visits a block of samples
+        # with contiguous loads
+        x32 = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
+        raw = np.empty((self.init_raw.size, x32.shape[1]), dtype=np.float64)
+        raw[:] = self.init_raw[:, None]
+        split_feature, split_threshold, leaf_value = _complete_trees(self.feature, self.threshold, self.value)
+        _predict_raw(x32, split_feature, split_threshold, leaf_value, self.learning_rate, raw)
+        return np.ascontiguousarray(raw.T)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class labels for ``x``, from raw predictions exactly as scikit-learn decides them."""
@@ -99,6 +110,35 @@ class BoostedTrees:
     def predict_train(self) -> np.ndarray:
         """Class labels for the training set (from the raw predictions accumulated while fitting)."""
         return self.classes[_raw_to_class(self.train_raw)]
+
+
+def _complete_trees(
+    feature: np.ndarray, threshold: np.ndarray, value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every tree rewritten as a complete depth-3 tree: 7 splits and 8 leaves.
+
+    A leaf above depth 3 becomes a split that always goes left (threshold +inf; features are
+    finite) down to a leaf holding its value, so prediction is three branch-free steps per tree
+    and gives the same leaf value as walking the original tree.
+    """
+    n_internal = 2**_MAX_DEPTH - 1
+    split_feature = np.zeros(feature.shape[:2] + (n_internal,), dtype=np.int32)
+    split_threshold = np.full(feature.shape[:2] + (n_internal,), np.inf)
+    leaf_value = np.zeros(feature.shape[:2] + (n_internal + 1,))
+    # value each heap slot passes down: its own value at a leaf, else its children's
+    feature = feature.copy()  # marks the descendants of leaves as leaves too
+    carried = value.copy()
+    for slot in range(_HEAP_SIZE):
+        is_leaf = feature[..., slot] < 0
+        if slot < n_internal:
+            split_feature[..., slot] = np.where(is_leaf, 0, feature[..., slot])
+            split_threshold[..., slot] = np.where(is_leaf, np.inf, threshold[..., slot])
+            for child in (2 * slot + 1, 2 * slot + 2):
+                carried[..., child] = np.where(is_leaf, carried[..., slot], carried[..., child])
+                feature[..., child] = np.where(is_leaf, -1, feature[..., child])
+        else:
+            leaf_value[..., slot - n_internal] = carried[..., slot]
+    return split_feature, split_threshold, leaf_value
 
 
 def _raw_to_class(raw: np.ndarray) -> np.ndarray:
@@ -153,8 +193,8 @@ def fit_boosted_trees(
     threshold = np.zeros((n_stages, n_columns, _HEAP_SIZE), dtype=np.float64)
     value = np.zeros((n_stages, n_columns, _HEAP_SIZE), dtype=np.float64)
     importance_sum = np.zeros(x32.shape[1], dtype=np.float64)
-    raw = np.empty((x32.shape[0], n_columns), dtype=np.float64)
-    raw[:] = init_raw
+    raw = np.empty((n_columns, x32.shape[0]), dtype=np.float64)  # one row per tree column
+    raw[:] = init_raw[:, None]
     # Dense rank of every value among its feature's distinct values (for tie-breaking between features).
     sorted_values = np.take_along_axis(x32, order.T.astype(np.intp), axis=0)
     new_value = np.concatenate([np.zeros((1, x32.shape[1]), bool), sorted_values[1:] != sorted_values[:-1]])
@@ -167,8 +207,6 @@ def fit_boosted_trees(
     packed.view(np.int32)[:, 0::2] = order
     packed.view(np.float32)[:, 1::2] = sorted_values.T
     n_relevant = _fit(
-        order,
-        np.ascontiguousarray(sorted_values.T),
         packed,
         ranks,
         y_encoded,
@@ -187,7 +225,9 @@ def fit_boosted_trees(
     else:
         mean_importance = importance_sum / n_relevant
         importances = mean_importance / np.sum(mean_importance)
-    return BoostedTrees(classes, init_raw, feature, threshold, value, float(learning_rate), importances, raw)
+    return BoostedTrees(
+        classes, init_raw, feature, threshold, value, float(learning_rate), importances, np.ascontiguousarray(raw.T)
+    )
 
 
 if _HAVE_NUMBA:
@@ -196,151 +236,195 @@ if _HAVE_NUMBA:
     def _negative_gradient(raw, y, n_classes, grad, hess, row_start, row_stop, exps):
         """``y - p`` and ``p (1 - p)`` for samples [row_start, row_stop) and every tree column.
 
-        p is the sigmoid or softmax of raw (``exps``: scratch of one row); the hessian uses
-        ``p = y - (y - p)`` as scikit-learn's leaf update recomputes it.
+        p is the sigmoid or softmax of ``raw`` (T, n); the hessian uses ``p = y - (y - p)`` as
+        scikit-learn's leaf update recomputes it. Results go to ``grad`` and ``hess`` (T, n), one
+        contiguous row per tree. ``exps``: scratch of (T, block) for the softmax of a block of
+        samples.
         """
-        n_columns = raw.shape[1]
-        for i in range(row_start, row_stop):
-            if n_columns == 1:
-                r = raw[i, 0]
-                # expit, written to stay finite for large |r|
-                if r >= 0:
-                    p = 1.0 / (1.0 + np.exp(-r))
-                else:
-                    e = np.exp(r)
-                    p = e / (1.0 + e)
-                t = 1.0 if y[i] == 1 else 0.0
-                g = t - p
-                q = t - g
-                grad[i, 0] = g
-                hess[i, 0] = q * (1.0 - q)
-            else:
-                m = raw[i, 0]
-                for k in range(1, n_columns):
-                    if raw[i, k] > m:
-                        m = raw[i, k]
-                total = 0.0
-                for k in range(n_columns):
-                    e = np.exp(raw[i, k] - m)
-                    exps[k] = e
-                    total += e
-                for k in range(n_columns):
-                    p = exps[k] / total
-                    t = 1.0 if y[i] == k else 0.0
+        n_columns = raw.shape[0]
+        block = exps.shape[1]
+        for low in range(row_start, row_stop, block):
+            high = min(row_stop, low + block)
+            for i in range(low, high):
+                if n_columns == 1:
+                    r = raw[0, i]
+                    # expit, written to stay finite for large |r|
+                    if r >= 0:
+                        p = 1.0 / (1.0 + np.exp(-r))
+                    else:
+                        e = np.exp(r)
+                        p = e / (1.0 + e)
+                    t = 1.0 if y[i] == 1 else 0.0
                     g = t - p
                     q = t - g
-                    grad[i, k] = g
-                    hess[i, k] = q * (1.0 - q)
+                    grad[0, i] = g
+                    hess[0, i] = q * (1.0 - q)
+                else:
+                    m = raw[0, i]
+                    for k in range(1, n_columns):
+                        if raw[k, i] > m:
+                            m = raw[k, i]
+                    total = 0.0
+                    for k in range(n_columns):
+                        e = np.exp(raw[k, i] - m)
+                        exps[k, i - low] = e
+                        total += e
+                    for k in range(n_columns):
+                        p = exps[k, i - low] / total
+                        t = 1.0 if y[i] == k else 0.0
+                        g = t - p
+                        q = t - g
+                        grad[k, i] = g
+                        hess[k, i] = q * (1.0 - q)
 
     @njit(cache=True, nogil=True)
-    def _best_cuts4(work, g, d0, d1, d2, d3, start, end, total, inverse, out_proxy, out_pos):
+    def _block_bound(low, high, total, count, first_left, last_left, inverse):
+        """An upper bound of the computed proxy ``S^2/n_l + (T-S)^2/n_r`` over a block of cuts.
+
+        The block's cuts have ``n_l`` in [first_left, last_left] and left sums ``S`` in [low, high].
+        For ``m`` samples with sum ``T`` the proxy equals ``T^2/m + m (S - n_l T/m)^2 / (n_l (m - n_l))``:
+        the deviation ``S - n_l T/m`` is linear in (S, n_l), so its largest magnitude over the box
+        is at a corner, and ``m / (n_l (m - n_l))`` is convex in ``n_l``, so its largest value is
+        at an end. The margins (relative 1e-12, and 1e-12 |T| on the deviation) are thousands of
+        times the rounding of either formula, so no cut whose computed proxy could reach the best
+        one is ever skipped.
+        """
+        mean = total / count
+        path_first = first_left * mean
+        path_last = last_left * mean
+        deviation = max(
+            max(abs(low - path_first), abs(low - path_last)), max(abs(high - path_first), abs(high - path_last))
+        )
+        deviation = deviation * (1.0 + 1e-12) + 1e-12 * abs(total)
+        factor_first = count * inverse[np.uint64(first_left)] * inverse[np.uint64(count - first_left)]
+        factor_last = count * inverse[np.uint64(last_left)] * inverse[np.uint64(count - last_left)]
+        factor = max(factor_first, factor_last)
+        return (total * total * inverse[np.uint64(count)] + factor * deviation * deviation) * (1.0 + 1e-12)
+
+    @njit(cache=True, nogil=True)
+    def _best_cuts4(work, g, features, start, end, total, inverse, out_proxy, out_pos, block_first, block_low, block_high):
         """Best squared-error proxy of the cuts of four features in rows [start, end), and its position.
 
-        Per feature this is scikit-learn's scan: a running left sum, a cut only between values that
-        differ by more than FEATURE_THRESHOLD, the proxy ``S_l^2/n_l + S_r^2/n_r`` and the first
-        strictly best cut. Four features walk together, with the best kept by selects instead of
-        branches: the branch on "better than the best so far" is unpredictable on real gradients,
-        and four independent running sums overlap in the CPU. Every number is computed exactly as
-        in a scan of one feature alone.
+        Per feature this finds what scikit-learn's scan finds: the left sum ``S`` of every cut taken
+        term by term in list order, a cut only between values that differ by more than
+        FEATURE_THRESHOLD, the proxy ``S^2/n_l + (T-S)^2/n_r`` and the first strictly best cut.
+        It is organised in two passes so that most proxies are never computed:
+
+        1. the running sums of four features walk together (four independent additions overlap in
+           the CPU), keeping for each block of ``_BLOCK`` cuts its first sum and the range of its sums;
+        2. per feature, each block gets an upper bound on its proxies (:func:`_block_bound`); the
+           block with the highest bound is evaluated first, re-adding its terms from its first sum,
+           then every other block whose bound reaches the best proxy found so far. Ties go to the
+           earlier cut, so the result is the first strictly best cut of the plain scan, bit for bit.
+
+        A feature repeated in ``features`` (to fill a group of four) is scanned once.
         """
         count = end - start
+        n_cuts = count - 1
+        n_blocks = (n_cuts + _BLOCK - 1) // _BLOCK
         # work packs (sample, value) pairs: sample p of a list at 2p of the uint32 view, its value at
         # 2p + 1 of the float32 view. Unsigned indices spare numba's negative-index wraparound code.
         samples = work.view(np.uint32)
         values = work.view(np.float32)
-        row0 = samples[d0]
-        row1 = samples[d1]
-        row2 = samples[d2]
-        row3 = samples[d3]
-        xs0 = values[d0]
-        xs1 = values[d1]
-        xs2 = values[d2]
-        xs3 = values[d3]
+        row0 = samples[features[0]]
+        row1 = samples[features[1]]
+        row2 = samples[features[2]]
+        row3 = samples[features[3]]
         sum0 = 0.0
         sum1 = 0.0
         sum2 = 0.0
         sum3 = 0.0
-        best0 = -np.inf
-        best1 = -np.inf
-        best2 = -np.inf
-        best3 = -np.inf
-        pos0 = 0.0
-        # each list's value at the current position, carried to the next step (one load per step)
-        x0 = xs0[2 * start + 1]
-        x1 = xs1[2 * start + 1]
-        x2 = xs2[2 * start + 1]
-        x3 = xs3[2 * start + 1]
-        pos1 = 0.0
-        pos2 = 0.0
-        pos3 = 0.0
-        for p in range(start, end - 1):
-            n_left = p + 1 - start
-            # reciprocals instead of divisions, which moves the proxy by at most an ulp
-            inverse_left = inverse[np.uint64(n_left)]
-            inverse_right = inverse[np.uint64(count - n_left)]
-            # the position as a float: selects of floats stay branch-free, while the compiler turns
-            # selects of integers in a loop back into (mispredicted) branches
-            cut = np.float64(p + 1)
-            sum0 += g[row0[2 * p]]
-            sum1 += g[row1[2 * p]]
-            sum2 += g[row2[2 * p]]
-            sum3 += g[row3[2 * p]]
-            right0 = total - sum0
-            right1 = total - sum1
-            right2 = total - sum2
-            right3 = total - sum3
-            proxy0 = sum0 * sum0 * inverse_left + right0 * right0 * inverse_right
-            proxy1 = sum1 * sum1 * inverse_left + right1 * right1 * inverse_right
-            proxy2 = sum2 * sum2 * inverse_left + right2 * right2 * inverse_right
-            proxy3 = sum3 * sum3 * inverse_left + right3 * right3 * inverse_right
-            # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
-            # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
-            next0 = xs0[2 * p + 3]
-            better0 = (proxy0 > best0) & (next0 > x0 + _FEATURE_THRESHOLD)
-            x0 = next0
-            next1 = xs1[2 * p + 3]
-            better1 = (proxy1 > best1) & (next1 > x1 + _FEATURE_THRESHOLD)
-            x1 = next1
-            next2 = xs2[2 * p + 3]
-            better2 = (proxy2 > best2) & (next2 > x2 + _FEATURE_THRESHOLD)
-            x2 = next2
-            next3 = xs3[2 * p + 3]
-            better3 = (proxy3 > best3) & (next3 > x3 + _FEATURE_THRESHOLD)
-            x3 = next3
-            best0 = proxy0 if better0 else best0
-            best1 = proxy1 if better1 else best1
-            best2 = proxy2 if better2 else best2
-            best3 = proxy3 if better3 else best3
-            pos0 = cut if better0 else pos0
-            pos1 = cut if better1 else pos1
-            pos2 = cut if better2 else pos2
-            pos3 = cut if better3 else pos3
-        out_proxy[0] = best0
-        out_proxy[1] = best1
-        out_proxy[2] = best2
-        out_proxy[3] = best3
-        out_pos[0] = np.int64(pos0)
-        out_pos[1] = np.int64(pos1)
-        out_pos[2] = np.int64(pos2)
-        out_pos[3] = np.int64(pos3)
+        for b in range(n_blocks):
+            low = start + b * _BLOCK
+            high = min(low + _BLOCK, end - 1)
+            block_first[0, b] = sum0
+            block_first[1, b] = sum1
+            block_first[2, b] = sum2
+            block_first[3, b] = sum3
+            min0 = np.inf
+            min1 = np.inf
+            min2 = np.inf
+            min3 = np.inf
+            max0 = -np.inf
+            max1 = -np.inf
+            max2 = -np.inf
+            max3 = -np.inf
+            for p in range(np.uint64(2 * low), np.uint64(2 * high), np.uint64(2)):
+                sum0 += g[row0[p]]
+                sum1 += g[row1[p]]
+                sum2 += g[row2[p]]
+                sum3 += g[row3[p]]
+                min0 = min(min0, sum0)
+                min1 = min(min1, sum1)
+                min2 = min(min2, sum2)
+                min3 = min(min3, sum3)
+                max0 = max(max0, sum0)
+                max1 = max(max1, sum1)
+                max2 = max(max2, sum2)
+                max3 = max(max3, sum3)
+            block_low[0, b] = min0
+            block_low[1, b] = min1
+            block_low[2, b] = min2
+            block_low[3, b] = min3
+            block_high[0, b] = max0
+            block_high[1, b] = max1
+            block_high[2, b] = max2
+            block_high[3, b] = max3
+        for f in range(4):
+            if f > 0 and features[f] == features[f - 1]:
+                out_proxy[f] = out_proxy[f - 1]
+                out_pos[f] = out_pos[f - 1]
+                continue
+            xs = values[features[f]]
+            rows = samples[features[f]]
+            bounds = block_low[f]  # overwritten with the bounds
+            top = 0
+            for b in range(n_blocks):
+                low = start + b * _BLOCK
+                high = min(low + _BLOCK, end - 1)
+                bounds[b] = _block_bound(block_low[f, b], block_high[f, b], total, count, low + 1 - start, high - start, inverse)
+                if bounds[b] > bounds[top]:
+                    top = b
+            best = -np.inf
+            best_pos = end
+            for t in range(n_blocks + 1):
+                b = top if t == 0 else t - 1
+                if (t > 0 and b == top) or bounds[b] < best:
+                    continue
+                low = start + b * _BLOCK
+                high = min(low + _BLOCK, end - 1)
+                left = block_first[f, b]  # the sum before the block; its terms are re-added in order
+                for p in range(low, high):
+                    left += g[rows[2 * p]]
+                    n_left = p + 1 - start
+                    right = total - left
+                    proxy = left * left * inverse[np.uint64(n_left)] + right * right * inverse[np.uint64(count - n_left)]
+                    # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
+                    # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
+                    if (proxy > best or (proxy == best and p + 1 < best_pos)) and (
+                        xs[2 * p + 3] > xs[2 * p + 1] + _FEATURE_THRESHOLD
+                    ):
+                        best = proxy
+                        best_pos = p + 1
+            out_proxy[f] = best
+            out_pos[f] = best_pos if best > -np.inf else 0
 
     @njit(cache=True, nogil=True)
     def _grow_tree(
-        packed, ranks, g, h, leaf_scale, work, buffer, go_left,
+        packed, ranks, g, h, leaf_scale, work, go_left,
         feat, thr, val, importance, raw_column, learning_rate, reciprocals,
-        root_total, root_sq_total, root_proxy, root_pos,
+        block_first, block_low, block_high,
     ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
 
         ``packed`` (n_features, n) holds per feature the (sample, float32 value) pairs in sorted order,
-        packed in one int64 so that a partition moves one word per entry; ``work`` receives them
-        partitioned by node. The root's sums and per-feature best splits come in
-        ``root_*`` (see :func:`_scan_roots`). Leaf values (Newton steps) are added, shrunk, to
-        ``raw_column``. Returns the number of nodes (1 means the tree is a lone leaf).
+        packed in one int64 so that a partition moves one word per entry; ``work`` (2, n_features, n)
+        receives them partitioned by node, depth 1 and 3 in ``work[0]``, depth 2 in ``work[1]``.
+        Leaf values (Newton steps) are added, shrunk, to ``raw_column``. Returns the number of
+        nodes (1 means the tree is a lone leaf).
         """
         n_features, n = packed.shape
         inverse = reciprocals
-        work_samples = work.view(np.int32)
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
         group = np.empty(4, dtype=np.int64)
@@ -358,27 +442,24 @@ if _HAVE_NUMBA:
                 continue
             node_count += 1
             # The root reads the fit's sorted lists; its split writes the partitioned copies to work.
-            source = packed if slot == 0 else work
-            rows = source.view(np.int32)  # sample of position p at [d, 2p]
-            values = source.view(np.float32)  # its value at [d, 2p + 1]
-            start = starts[slot]
-            end = ends[slot]
-            count = end - start
             depth = 0
             j = slot
             while j > 0:
                 j = (j - 1) // 2
                 depth += 1
+            source = packed if slot == 0 else work[(depth - 1) % 2]
+            rows = source.view(np.int32)  # sample of position p at [d, 2p]
+            values = source.view(np.float32)  # its value at [d, 2p + 1]
+            start = starts[slot]
+            end = ends[slot]
+            count = end - start
+            # sums in the order of feature 0's list
             total = 0.0
             sq_total = 0.0
-            if slot == 0:
-                total = root_total
-                sq_total = root_sq_total
-            else:
-                for p in range(start, end):
-                    gi = g[work_samples[0, 2 * p]]
-                    total += gi
-                    sq_total += gi * gi
+            for p in range(start, end):
+                gi = g[rows[0, 2 * p]]
+                total += gi
+                sq_total += gi * gi
             impurity = sq_total / count - (total / count) * (total / count)
             is_leaf = depth >= _MAX_DEPTH or count < 2 or impurity <= _EPSILON
             best_proxy = -np.inf
@@ -386,21 +467,15 @@ if _HAVE_NUMBA:
             best_pos = -1
             for d in range(n_features):
                 feature_proxy[d] = -np.inf
-            if not is_leaf and slot == 0:
-                for d in range(n_features):
-                    feature_proxy[d] = root_proxy[d]
-                    feature_pos[d] = root_pos[d]
-                    if root_proxy[d] > best_proxy:
-                        best_proxy = root_proxy[d]
-            elif not is_leaf:
+            if not is_leaf:
                 # Features in groups of four (the last group repeats its last feature to fill up).
                 for d_first in range(0, n_features, 4):
                     group[0] = d_first
                     for q in range(1, 4):
                         group[q] = min(d_first + q, n_features - 1)
                     _best_cuts4(
-                        work, g, group[0], group[1], group[2], group[3], start, end, total, inverse,
-                        group_proxy, group_pos,
+                        source, g, group, start, end, total, inverse, group_proxy, group_pos, block_first,
+                        block_low, block_high,
                     )
                     for q in range(4):
                         d = group[q]
@@ -477,31 +552,29 @@ if _HAVE_NUMBA:
             for d in range(n_features):
                 if feature_proxy[d] >= best_proxy * (1.0 - _TIE_TOLERANCE):
                     importance[d] += decrease / n_tied
-            # Stable partition of every feature's sorted list into (left, right). Children of a
-            # depth-2 node are leaves: they only need their members, so one list is enough.
+            # Stable partition of every feature's sorted list into (left, right), from this depth's
+            # lists into the other buffer (the left child's size is known, so each entry is written
+            # once, at its final place). Children of a depth-2 node are leaves: they only need their
+            # members, so one list is enough.
+            target = work[depth % 2]
             n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
             for d in range(n_partitioned):
                 source_d = source[d]
-                work_d = work[d]
+                target_d = target[d]
                 a = start
-                b = 0
+                b = best_pos
                 for p in range(start, end):
-                    # Branch-free: the side is a coin flip for the CPU's predictor, so write the
-                    # entry to both places and advance only the matching cursor (a <= p, so the
-                    # in-place case never overwrites an entry before reading it). The sample is
+                    # Branch-free: the side is a coin flip for the CPU's predictor. The sample is
                     # the entry's int32 word at even index, taken from the loaded word itself.
-                    entry = np.uint64(source_d[p])
-                    work_d[a] = source_d[p]
-                    buffer[b] = source_d[p]
+                    entry = source_d[p]
                     if _LITTLE_ENDIAN:
-                        sample = entry & np.uint64(0xFFFFFFFF)
+                        sample = np.uint64(entry) & np.uint64(0xFFFFFFFF)
                     else:  # pragma: no cover - big-endian hosts
-                        sample = entry >> np.uint64(32)
+                        sample = np.uint64(entry) >> np.uint64(32)
                     side = np.int64(go_left[sample])
+                    target_d[a if side else b] = entry
                     a += side
                     b += 1 - side
-                for q in range(b):
-                    work_d[a + q] = buffer[q]
             left = 2 * slot + 1
             starts[left] = start
             ends[left] = best_pos
@@ -511,94 +584,29 @@ if _HAVE_NUMBA:
             active[left + 1] = True
         return node_count
 
-    @njit(cache=True, nogil=True)
-    def _leaf_of(x_row, feat, thr):
-        j = 0
-        while feat[j] >= 0:
-            if x_row[feat[j]] <= thr[j]:
-                j = 2 * j + 1
-            else:
-                j = 2 * j + 2
-        return j
-
-    @njit(cache=True, nogil=True)
-    def _root_sums(order, grad, total, sq_total):
-        """Sum and sum of squares of every tree column's gradients over all samples, in the order of
-        feature 0 (the order a node's sums are taken in)."""
-        n_columns = grad.shape[1]
-        for k in range(n_columns):
-            total[k] = 0.0
-            sq_total[k] = 0.0
-        row = order[0]
-        for p in range(order.shape[1]):
-            gi = grad[row[p]]
-            for k in range(n_columns):
-                total[k] += gi[k]
-                sq_total[k] += gi[k] * gi[k]
-
-    @njit(cache=True, nogil=True)
-    def _root_cuts(row, xs, grad, reciprocals, total, proxies, positions, left_sums):
-        """Best cut of one feature at the roots of all trees of a stage, in one pass.
-
-        Every tree of a stage starts from all samples, so its root sees the same sorted order per
-        feature; walking it once and updating one running sum per tree (a contiguous row of
-        ``grad``) replaces one walk per tree. Each tree's sums are taken in the same order as a
-        walk of its own would take them, so every number is the same.
-        """
-        n = row.shape[0]
-        n_columns = grad.shape[1]
-        for k in range(n_columns):
-            proxies[k] = -np.inf
-            positions[k] = 0
-            left_sums[k] = 0.0
-        # feature constant (sklearn: last <= first + FEATURE_THRESHOLD): no split on it
-        if xs[n - 1] <= xs[0] + _FEATURE_THRESHOLD:
-            return
-        for p in range(n - 1):
-            gi = grad[row[p]]
-            for k in range(n_columns):
-                left_sums[k] += gi[k]
-            # only between values that differ by more than FEATURE_THRESHOLD
-            if xs[p + 1] <= xs[p] + _FEATURE_THRESHOLD:
-                continue
-            inverse_left = reciprocals[p + 1]
-            inverse_right = reciprocals[n - p - 1]
-            for k in range(n_columns):
-                left_sum = left_sums[k]
-                right_sum = total[k] - left_sum
-                proxy = left_sum * left_sum * inverse_left + right_sum * right_sum * inverse_right
-                better = proxy > proxies[k]
-                proxies[k] = proxy if better else proxies[k]
-                positions[k] = p + 1 if better else positions[k]
-
     @njit(cache=True, nogil=True, parallel=True)
     def _fit(
-        order, sorted_x, packed, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
+        packed, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
         importance_sum, n_lanes,
     ):
         """All stages of one fit. The trees of a stage are independent given the stage's gradients,
         so ``n_lanes`` threads grow them (tree k on lane k mod n_lanes, each lane with its own
         scratch arrays); every tree is computed exactly as it would be alone."""
-        n_features, n = order.shape
-        n_columns = raw.shape[1]
+        n_features, n = packed.shape
+        n_columns = raw.shape[0]
         leaf_scale = 1.0 if n_columns == 1 else (n_classes - 1) / n_classes
-        grad = np.empty((n, n_columns))
-        hess = np.empty((n, n_columns))
+        grad = np.empty((n_columns, n))
+        hess = np.empty((n_columns, n))
         per_column_importance = np.zeros((n_columns, n_features))
         relevant = np.zeros(n_columns, dtype=np.int64)
-        work = np.empty((n_lanes, n_features, n), dtype=np.int64)
-        buffer = np.empty((n_lanes, n), dtype=np.int64)
+        work = np.empty((n_lanes, 2, n_features, n), dtype=np.int64)
         go_left = np.zeros((n_lanes, n), dtype=np.uint8)
         tree_importance = np.zeros((n_lanes, n_features))
-        raw_column = np.empty((n_lanes, n))
-        g = np.empty((n_lanes, n))
-        hk = np.empty((n_lanes, n))
-        root_total = np.empty(n_columns)
-        root_sq_total = np.empty(n_columns)
-        root_proxy = np.empty((n_features, n_columns))
-        root_pos = np.empty((n_features, n_columns), dtype=np.int64)
-        left_sums = np.empty((n_features, n_columns))
-        exps = np.empty((n_lanes, n_columns))
+        exps = np.empty((n_lanes, n_columns, 64))
+        n_blocks = (n + _BLOCK - 1) // _BLOCK
+        block_first = np.empty((n_lanes, 4, n_blocks))
+        block_low = np.empty((n_lanes, 4, n_blocks))
+        block_high = np.empty((n_lanes, 4, n_blocks))
         rows_per_lane = (n + n_lanes - 1) // n_lanes
         reciprocals = np.empty(n + 1)
         reciprocals[0] = 0.0
@@ -607,19 +615,17 @@ if _HAVE_NUMBA:
         for stage in range(n_stages):
             for lane in prange(n_lanes):
                 _negative_gradient(
-                    raw, y, n_classes, grad, hess, lane * rows_per_lane, min(n, (lane + 1) * rows_per_lane), exps[lane]
+                    raw, y, n_classes, grad, hess, lane * rows_per_lane, min(n, (lane + 1) * rows_per_lane),
+                    exps[lane],
                 )
-            _root_sums(order, grad, root_total, root_sq_total)
-            for d in prange(n_features):
-                _root_cuts(order[d], sorted_x[d], grad, reciprocals, root_total, root_proxy[d], root_pos[d], left_sums[d])
             for lane in prange(n_lanes):
                 for k in range(lane, n_columns, n_lanes):
                     _grow_column(
                         packed, ranks, grad, hess, k, leaf_scale, work[lane],
-                        buffer[lane], go_left[lane], feature[stage, k], threshold[stage, k],
-                        value[stage, k], tree_importance[lane], raw_column[lane], g[lane], hk[lane], raw,
-                        learning_rate, reciprocals, root_total, root_sq_total, root_proxy, root_pos,
-                        per_column_importance, relevant,
+                        go_left[lane], feature[stage, k], threshold[stage, k],
+                        value[stage, k], tree_importance[lane], raw,
+                        learning_rate, reciprocals,
+                        per_column_importance, relevant, block_first[lane], block_low[lane], block_high[lane],
                     )
         for k in range(n_columns):
             for d in range(n_features):
@@ -628,48 +634,48 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _grow_column(
-        packed, ranks, grad, hess, k, leaf_scale, work, buffer, go_left,
-        feat, thr, val, tree_importance, raw_column, g, hk, raw, learning_rate, reciprocals,
-        root_total, root_sq_total, root_proxy, root_pos, per_column_importance, relevant,
+        packed, ranks, grad, hess, k, leaf_scale, work, go_left,
+        feat, thr, val, tree_importance, raw, learning_rate, reciprocals,
+        per_column_importance, relevant, block_first, block_low, block_high,
     ):
-        """Grow the tree of column ``k`` of a stage and add its shrunk leaf values to ``raw[:, k]``."""
-        n, n_features = raw.shape[0], packed.shape[0]
+        """Grow the tree of column ``k`` of a stage and add its shrunk leaf values to ``raw[k]``."""
+        n_features = packed.shape[0]
         tree_importance[:] = 0.0
-        for i in range(n):
-            g[i] = grad[i, k]
-            hk[i] = hess[i, k]
-            raw_column[i] = raw[i, k]
         nodes = _grow_tree(
-            packed, ranks, g, hk, leaf_scale, work, buffer, go_left,
-            feat, thr, val, tree_importance, raw_column, learning_rate, reciprocals,
-            root_total[k], root_sq_total[k], root_proxy[:, k], root_pos[:, k],
+            packed, ranks, grad[k], hess[k], leaf_scale, work, go_left,
+            feat, thr, val, tree_importance, raw[k], learning_rate, reciprocals,
+            block_first, block_low, block_high,
         )
-        for i in range(n):
-            raw[i, k] = raw_column[i]
         if nodes > 1:
             relevant[k] += 1
             for d in range(n_features):
                 per_column_importance[k, d] += tree_importance[d]
 
     @njit(cache=True, nogil=True, parallel=True)
-    def _predict_raw(x, feature, threshold, value, learning_rate, raw):
-        """Add every tree's shrunk leaf value to ``raw``, stage after stage for each sample and column.
+    def _predict_raw(x, split_feature, split_threshold, leaf_value, learning_rate, raw):
+        """Add every tree's shrunk leaf value to ``raw`` (T, n) for features ``x`` (n_features, n).
 
-        Samples go in blocks (in parallel): within a block one tree at a time visits all its
-        samples, so the tree stays in cache; each ``raw[i, k]`` still receives its terms in stage
-        order, as in a loop over samples.
+        Trees are complete (see :func:`_complete_trees`): a sample's leaf is three comparisons,
+        ``slot = 2 slot + 1 + (x > threshold)``, with no branches. Samples go in blocks (in
+        parallel); within a block one tree at a time visits all samples, and each ``raw[k, i]``
+        receives its terms in stage order, as sklearn's predict adds them.
         """
-        n = x.shape[0]
-        n_stages, n_columns, _ = feature.shape
-        block = 256
+        n = x.shape[1]
+        n_stages, n_columns, _ = split_feature.shape
+        block = 512
         n_blocks = (n + block - 1) // block
         for b in prange(n_blocks):
             low = b * block
             high = min(n, low + block)
             for stage in range(n_stages):
                 for k in range(n_columns):
-                    feat = feature[stage, k]
-                    thr = threshold[stage, k]
-                    val = value[stage, k]
+                    feat = split_feature[stage, k]
+                    thr = split_threshold[stage, k]
+                    val = leaf_value[stage, k]
+                    f0 = feat[0]
+                    t0 = thr[0]
                     for i in range(low, high):
-                        raw[i, k] += learning_rate * val[_leaf_of(x[i], feat, thr)]
+                        j = 1 + np.int64(x[f0, i] > t0)
+                        j = 2 * j + 1 + np.int64(x[feat[j], i] > thr[j])
+                        j = 2 * j + 1 + np.int64(x[feat[j], i] > thr[j])
+                        raw[k, i] += learning_rate * val[j - 7]
