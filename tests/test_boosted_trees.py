@@ -79,10 +79,10 @@ def test_training_raw_scores_equal_prediction_and_do_not_depend_on_threads():
         np.testing.assert_array_equal(getattr(serial, name), getattr(model, name))
 
 
-def _plain_scan(samples, values, g, start, end, total, inverse):
+def _plain_scan(rows, xs, g, start, end, total, inverse):
     """The best cut of one sorted list by a plain scan: every proxy, first strict maximum."""
-    rows = samples[start:end]
-    xs = values[start:end]
+    rows = rows[start:end]
+    xs = xs[rows]
     left = np.cumsum(g[rows])[:-1]  # sequential, like the compiled running sum
     n_left = np.arange(1, end - start)
     right = total - left
@@ -101,27 +101,23 @@ def test_pruned_split_scan_finds_the_plain_scans_best_cut(seed):
     # values (few valid cuts), a node in the middle of the lists and tiny nodes.
     rng = np.random.default_rng(seed)
     n, n_features = int(rng.choice([5, 40, 333, 3000])), 4
-    x = rng.normal(size=(n, n_features)).astype(np.float32)
+    x = rng.normal(size=(n_features, n)).astype(np.float32)
     if seed % 3 == 1:
         x = np.round(x * 2).astype(np.float32)  # ties: cuts only between distinct values
     g = rng.normal(size=n) * (1e-3 if seed % 4 == 2 else 1.0) - 0.02  # flat and shifted for some seeds
     if seed % 4 == 3:
         g = np.where(rng.random(n) < 0.03, 0.97, -0.03)  # one rare class's gradient, as in DCI
-    order = np.argsort(x, axis=0, kind="stable").T.astype(np.int32)
-    packed = np.empty((n_features, n), dtype=np.int64)
-    packed.view(np.int32)[:, 0::2] = order
-    packed.view(np.float32)[:, 1::2] = np.take_along_axis(x, order.T, axis=0).T
+    lists = np.argsort(x, axis=1, kind="stable").astype(np.uint32)
     inverse = np.concatenate([[0.0], 1.0 / np.arange(1, n + 1)])
     start, end = (0, n) if seed % 2 == 0 else (n // 5, n - n // 7)
-    samples, values = packed.view(np.uint32)[:, 0::2], packed.view(np.float32)[:, 1::2]
-    total = float(np.cumsum(g[samples[0, start:end]])[-1])
+    total = float(np.cumsum(g[lists[0, start:end]])[-1])
     features = np.array([0, 1, 2, 3], dtype=np.int64)
     proxy, position = np.empty(4), np.empty(4, dtype=np.int64)
     blocks = n // 32 + 2
     boosted_trees._best_cuts4(
-        packed, g, features, start, end, total, inverse, proxy, position,
+        lists, x, g, features, start, end, total, inverse, proxy, position,
         np.empty((4, blocks)), np.empty((4, blocks)), np.empty((4, blocks)),
     )
     for d in range(n_features):
-        expected_proxy, expected_position = _plain_scan(samples[d], values[d], g, start, end, total, inverse)
+        expected_proxy, expected_position = _plain_scan(lists[d], x[d], g, start, end, total, inverse)
         assert (proxy[d], position[d]) == (expected_proxy, expected_position)

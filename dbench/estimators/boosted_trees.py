@@ -44,7 +44,6 @@ scan).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +62,6 @@ _MAX_DEPTH = 3
 # Relative gap under which two features' best splits count as tied (sums of the same numbers taken in
 # different orders differ by a few ulp).
 _TIE_TOLERANCE = 1e-12
-_LITTLE_ENDIAN = sys.byteorder == "little"  # where the int32 words of a packed int64 sit
 _HEAP_SIZE = 2 ** (_MAX_DEPTH + 1) - 1  # 15 slots: a full binary tree of depth 3 in heap order
 # Cuts per block of the pruned split scan (see _best_cuts4): small enough for tight bounds, large
 # enough that a bound costs little next to the block's sums.
@@ -187,8 +185,11 @@ def fit_boosted_trees(
         raise ValueError(f"y needs at least 2 classes to fit a classifier; got {n_classes}")
     n_columns = 1 if n_classes == 2 else n_classes
     init_raw = _initial_raw(y_encoded, n_classes)
-    # Feature columns sorted once per fit; ties broken by sample index (stable).
-    order = np.ascontiguousarray(np.argsort(x32, axis=0, kind="stable").T.astype(np.int32))
+    # Feature columns sorted once per fit; ties broken by sample index (stable). Lists hold sample
+    # indices (unsigned: no negative-index wraparound code in the kernels); values are looked up in
+    # the features stored one row per feature.
+    order = np.ascontiguousarray(np.argsort(x32, axis=0, kind="stable").T.astype(np.uint32))
+    features_by_row = np.ascontiguousarray(x32.T)
     feature = np.full((n_stages, n_columns, _HEAP_SIZE), -1, dtype=np.int32)
     threshold = np.zeros((n_stages, n_columns, _HEAP_SIZE), dtype=np.float64)
     value = np.zeros((n_stages, n_columns, _HEAP_SIZE), dtype=np.float64)
@@ -202,12 +203,9 @@ def fit_boosted_trees(
     np.put_along_axis(ranks.T, order.T.astype(np.intp), np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), 1 if n_classes == 2 else n_classes))
-    # (sample, value) pairs packed in one int64 per position (see _grow_tree)
-    packed = np.empty(order.shape, dtype=np.int64)
-    packed.view(np.int32)[:, 0::2] = order
-    packed.view(np.float32)[:, 1::2] = sorted_values.T
     n_relevant = _fit(
-        packed,
+        order,
+        features_by_row,
         ranks,
         y_encoded,
         n_classes,
@@ -233,20 +231,23 @@ def fit_boosted_trees(
 if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
-    def _negative_gradient(raw, y, n_classes, grad, hess, row_start, row_stop, exps):
+    def _negative_gradient(raw, y, n_classes, grad, hess, row_start, row_stop, scratch):
         """``y - p`` and ``p (1 - p)`` for samples [row_start, row_stop) and every tree column.
 
         p is the sigmoid or softmax of ``raw`` (T, n); the hessian uses ``p = y - (y - p)`` as
         scikit-learn's leaf update recomputes it. Results go to ``grad`` and ``hess`` (T, n), one
-        contiguous row per tree. ``exps``: scratch of (T, block) for the softmax of a block of
-        samples.
+        contiguous row per tree. Samples go in blocks, each loop running along samples so that
+        everything but ``exp`` vectorises; a sample's softmax denominator still adds its terms in
+        class order. ``scratch``: (T + 2, block).
         """
         n_columns = raw.shape[0]
-        block = exps.shape[1]
+        block = scratch.shape[1]
+        largest = scratch[n_columns]
+        denominator = scratch[n_columns + 1]
         for low in range(row_start, row_stop, block):
-            high = min(row_stop, low + block)
-            for i in range(low, high):
-                if n_columns == 1:
+            size = min(row_stop, low + block) - low
+            if n_columns == 1:
+                for i in range(low, low + size):
                     r = raw[0, i]
                     # expit, written to stay finite for large |r|
                     if r >= 0:
@@ -259,23 +260,30 @@ if _HAVE_NUMBA:
                     q = t - g
                     grad[0, i] = g
                     hess[0, i] = q * (1.0 - q)
-                else:
-                    m = raw[0, i]
-                    for k in range(1, n_columns):
-                        if raw[k, i] > m:
-                            m = raw[k, i]
-                    total = 0.0
-                    for k in range(n_columns):
-                        e = np.exp(raw[k, i] - m)
-                        exps[k, i - low] = e
-                        total += e
-                    for k in range(n_columns):
-                        p = exps[k, i - low] / total
-                        t = 1.0 if y[i] == k else 0.0
-                        g = t - p
-                        q = t - g
-                        grad[k, i] = g
-                        hess[k, i] = q * (1.0 - q)
+                continue
+            for s in range(size):
+                largest[s] = raw[0, low + s]
+                denominator[s] = 0.0
+            for k in range(1, n_columns):
+                for s in range(size):
+                    r = raw[k, low + s]
+                    largest[s] = r if r > largest[s] else largest[s]
+            for k in range(n_columns):
+                exps = scratch[k]
+                for s in range(size):
+                    e = np.exp(raw[k, low + s] - largest[s])
+                    exps[s] = e
+                    denominator[s] += e
+            for k in range(n_columns):
+                exps = scratch[k]
+                for s in range(size):
+                    i = low + s
+                    p = exps[s] / denominator[s]
+                    t = 1.0 if y[i] == k else 0.0
+                    g = t - p
+                    q = t - g
+                    grad[k, i] = g
+                    hess[k, i] = q * (1.0 - q)
 
     @njit(cache=True, nogil=True)
     def _block_bound(low, high, total, count, first_left, last_left, inverse):
@@ -302,7 +310,7 @@ if _HAVE_NUMBA:
         return (total * total * inverse[np.uint64(count)] + factor * deviation * deviation) * (1.0 + 1e-12)
 
     @njit(cache=True, nogil=True)
-    def _best_cuts4(work, g, features, start, end, total, inverse, out_proxy, out_pos, block_first, block_low, block_high):
+    def _best_cuts4(lists, x, g, features, start, end, total, inverse, out_proxy, out_pos, block_first, block_low, block_high):
         """Best squared-error proxy of the cuts of four features in rows [start, end), and its position.
 
         Per feature this finds what scikit-learn's scan finds: the left sum ``S`` of every cut taken
@@ -322,14 +330,11 @@ if _HAVE_NUMBA:
         count = end - start
         n_cuts = count - 1
         n_blocks = (n_cuts + _BLOCK - 1) // _BLOCK
-        # work packs (sample, value) pairs: sample p of a list at 2p of the uint32 view, its value at
-        # 2p + 1 of the float32 view. Unsigned indices spare numba's negative-index wraparound code.
-        samples = work.view(np.uint32)
-        values = work.view(np.float32)
-        row0 = samples[features[0]]
-        row1 = samples[features[1]]
-        row2 = samples[features[2]]
-        row3 = samples[features[3]]
+        # unsigned positions and samples spare numba's negative-index wraparound code
+        row0 = lists[features[0]]
+        row1 = lists[features[1]]
+        row2 = lists[features[2]]
+        row3 = lists[features[3]]
         sum0 = 0.0
         sum1 = 0.0
         sum2 = 0.0
@@ -349,7 +354,7 @@ if _HAVE_NUMBA:
             max1 = -np.inf
             max2 = -np.inf
             max3 = -np.inf
-            for p in range(np.uint64(2 * low), np.uint64(2 * high), np.uint64(2)):
+            for p in range(np.uint64(low), np.uint64(high)):
                 sum0 += g[row0[p]]
                 sum1 += g[row1[p]]
                 sum2 += g[row2[p]]
@@ -375,8 +380,8 @@ if _HAVE_NUMBA:
                 out_proxy[f] = out_proxy[f - 1]
                 out_pos[f] = out_pos[f - 1]
                 continue
-            xs = values[features[f]]
-            rows = samples[features[f]]
+            xs = x[features[f]]
+            rows = lists[features[f]]
             bounds = block_low[f]  # overwritten with the bounds
             top = 0
             for b in range(n_blocks):
@@ -395,14 +400,15 @@ if _HAVE_NUMBA:
                 high = min(low + _BLOCK, end - 1)
                 left = block_first[f, b]  # the sum before the block; its terms are re-added in order
                 for p in range(low, high):
-                    left += g[rows[2 * p]]
+                    q = np.uint64(p)
+                    left += g[rows[q]]
                     n_left = p + 1 - start
                     right = total - left
                     proxy = left * left * inverse[np.uint64(n_left)] + right * right * inverse[np.uint64(count - n_left)]
                     # a cut only between values more than FEATURE_THRESHOLD apart (the negation of
                     # sklearn's skip test x[p+1] <= x[p] + threshold: features are finite)
                     if (proxy > best or (proxy == best and p + 1 < best_pos)) and (
-                        xs[2 * p + 3] > xs[2 * p + 1] + _FEATURE_THRESHOLD
+                        xs[rows[q + np.uint64(1)]] > xs[rows[q]] + _FEATURE_THRESHOLD
                     ):
                         best = proxy
                         best_pos = p + 1
@@ -411,19 +417,19 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _grow_tree(
-        packed, ranks, g, h, leaf_scale, work, go_left,
+        order, x, ranks, g, h, leaf_scale, work, go_left,
         feat, thr, val, importance, raw_column, learning_rate, reciprocals,
         block_first, block_low, block_high,
     ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
 
-        ``packed`` (n_features, n) holds per feature the (sample, float32 value) pairs in sorted order,
-        packed in one int64 so that a partition moves one word per entry; ``work`` (2, n_features, n)
-        receives them partitioned by node, depth 1 and 3 in ``work[0]``, depth 2 in ``work[1]``.
+        ``order`` (n_features, n) holds per feature the samples in sorted order and ``x`` (n_features,
+        n) the float32 features; ``work`` (2, n_features, n) receives the sorted lists partitioned
+        by node, depth 1 and 3 in ``work[0]``, depth 2 in ``work[1]``.
         Leaf values (Newton steps) are added, shrunk, to ``raw_column``. Returns the number of
         nodes (1 means the tree is a lone leaf).
         """
-        n_features, n = packed.shape
+        n_features, n = order.shape
         inverse = reciprocals
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
@@ -447,9 +453,7 @@ if _HAVE_NUMBA:
             while j > 0:
                 j = (j - 1) // 2
                 depth += 1
-            source = packed if slot == 0 else work[(depth - 1) % 2]
-            rows = source.view(np.int32)  # sample of position p at [d, 2p]
-            values = source.view(np.float32)  # its value at [d, 2p + 1]
+            rows = order if slot == 0 else work[(depth - 1) % 2]  # sample at position p of list d: rows[d, p]
             start = starts[slot]
             end = ends[slot]
             count = end - start
@@ -457,7 +461,7 @@ if _HAVE_NUMBA:
             total = 0.0
             sq_total = 0.0
             for p in range(start, end):
-                gi = g[rows[0, 2 * p]]
+                gi = g[rows[0, p]]
                 total += gi
                 sq_total += gi * gi
             impurity = sq_total / count - (total / count) * (total / count)
@@ -474,7 +478,7 @@ if _HAVE_NUMBA:
                     for q in range(1, 4):
                         group[q] = min(d_first + q, n_features - 1)
                     _best_cuts4(
-                        source, g, group, start, end, total, inverse, group_proxy, group_pos, block_first,
+                        rows, x, g, group, start, end, total, inverse, group_proxy, group_pos, block_first,
                         block_low, block_high,
                     )
                     for q in range(4):
@@ -495,7 +499,7 @@ if _HAVE_NUMBA:
                 for d in range(n_features):
                     if feature_proxy[d] >= best_proxy * (1.0 - _TIE_TOLERANCE) and feature_proxy[d] > -np.inf:
                         row = rows[d]
-                        gap = ranks[d, row[2 * feature_pos[d]]] - ranks[d, row[2 * feature_pos[d] - 2]]
+                        gap = ranks[d, row[feature_pos[d]]] - ranks[d, row[feature_pos[d] - 1]]
                         if gap > best_gap:
                             best_gap = gap
                             best_feature = d
@@ -505,7 +509,7 @@ if _HAVE_NUMBA:
                 numerator = 0.0
                 denominator = 0.0
                 for p in range(start, end):
-                    i = rows[0, 2 * p]
+                    i = rows[0, p]
                     numerator += g[i]
                     denominator += h[i]
                 numerator = numerator / count * leaf_scale
@@ -514,12 +518,12 @@ if _HAVE_NUMBA:
                 leaf_value = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
                 val[slot] = leaf_value
                 for p in range(start, end):
-                    raw_column[rows[0, 2 * p]] += learning_rate * leaf_value
+                    raw_column[rows[0, p]] += learning_rate * leaf_value
                 continue
             # split: threshold at the float64 midpoint of the float32 neighbours (sklearn's rule)
             row = rows[best_feature]
-            low = np.float64(values[best_feature, 2 * best_pos - 1])
-            high = np.float64(values[best_feature, 2 * best_pos + 1])
+            low = np.float64(x[best_feature, row[best_pos - 1]])
+            high = np.float64(x[best_feature, row[best_pos]])
             threshold = low / 2.0 + high / 2.0
             if threshold == high or threshold == np.inf or threshold == -np.inf:
                 threshold = low
@@ -528,12 +532,12 @@ if _HAVE_NUMBA:
             left_sum = 0.0
             left_sq = 0.0
             for p in range(start, best_pos):
-                i = row[2 * p]
+                i = row[p]
                 go_left[i] = 1
                 left_sum += g[i]
                 left_sq += g[i] * g[i]
             for p in range(best_pos, end):
-                go_left[row[2 * p]] = 0
+                go_left[row[p]] = 0
             n_left = best_pos - start
             n_right = end - best_pos
             right_sum = total - left_sum
@@ -559,20 +563,15 @@ if _HAVE_NUMBA:
             target = work[depth % 2]
             n_partitioned = 1 if depth + 1 >= _MAX_DEPTH else n_features
             for d in range(n_partitioned):
-                source_d = source[d]
+                source_d = rows[d]
                 target_d = target[d]
                 a = start
                 b = best_pos
                 for p in range(start, end):
-                    # Branch-free: the side is a coin flip for the CPU's predictor. The sample is
-                    # the entry's int32 word at even index, taken from the loaded word itself.
-                    entry = source_d[p]
-                    if _LITTLE_ENDIAN:
-                        sample = np.uint64(entry) & np.uint64(0xFFFFFFFF)
-                    else:  # pragma: no cover - big-endian hosts
-                        sample = np.uint64(entry) >> np.uint64(32)
+                    # branch-free: the side is a coin flip for the CPU's predictor
+                    sample = source_d[p]
                     side = np.int64(go_left[sample])
-                    target_d[a if side else b] = entry
+                    target_d[a if side else b] = sample
                     a += side
                     b += 1 - side
             left = 2 * slot + 1
@@ -586,23 +585,23 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True, parallel=True)
     def _fit(
-        packed, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
+        order, x, ranks, y, n_classes, n_stages, learning_rate, raw, feature, threshold, value,
         importance_sum, n_lanes,
     ):
         """All stages of one fit. The trees of a stage are independent given the stage's gradients,
         so ``n_lanes`` threads grow them (tree k on lane k mod n_lanes, each lane with its own
         scratch arrays); every tree is computed exactly as it would be alone."""
-        n_features, n = packed.shape
+        n_features, n = order.shape
         n_columns = raw.shape[0]
         leaf_scale = 1.0 if n_columns == 1 else (n_classes - 1) / n_classes
         grad = np.empty((n_columns, n))
         hess = np.empty((n_columns, n))
         per_column_importance = np.zeros((n_columns, n_features))
         relevant = np.zeros(n_columns, dtype=np.int64)
-        work = np.empty((n_lanes, 2, n_features, n), dtype=np.int64)
+        work = np.empty((n_lanes, 2, n_features, n), dtype=np.uint32)
         go_left = np.zeros((n_lanes, n), dtype=np.uint8)
         tree_importance = np.zeros((n_lanes, n_features))
-        exps = np.empty((n_lanes, n_columns, 64))
+        scratch = np.empty((n_lanes, n_columns + 2, 256))
         n_blocks = (n + _BLOCK - 1) // _BLOCK
         block_first = np.empty((n_lanes, 4, n_blocks))
         block_low = np.empty((n_lanes, 4, n_blocks))
@@ -616,12 +615,12 @@ if _HAVE_NUMBA:
             for lane in prange(n_lanes):
                 _negative_gradient(
                     raw, y, n_classes, grad, hess, lane * rows_per_lane, min(n, (lane + 1) * rows_per_lane),
-                    exps[lane],
+                    scratch[lane],
                 )
             for lane in prange(n_lanes):
                 for k in range(lane, n_columns, n_lanes):
                     _grow_column(
-                        packed, ranks, grad, hess, k, leaf_scale, work[lane],
+                        order, x, ranks, grad, hess, k, leaf_scale, work[lane],
                         go_left[lane], feature[stage, k], threshold[stage, k],
                         value[stage, k], tree_importance[lane], raw,
                         learning_rate, reciprocals,
@@ -634,15 +633,15 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _grow_column(
-        packed, ranks, grad, hess, k, leaf_scale, work, go_left,
+        order, x, ranks, grad, hess, k, leaf_scale, work, go_left,
         feat, thr, val, tree_importance, raw, learning_rate, reciprocals,
         per_column_importance, relevant, block_first, block_low, block_high,
     ):
         """Grow the tree of column ``k`` of a stage and add its shrunk leaf values to ``raw[k]``."""
-        n_features = packed.shape[0]
+        n_features = order.shape[0]
         tree_importance[:] = 0.0
         nodes = _grow_tree(
-            packed, ranks, grad[k], hess[k], leaf_scale, work, go_left,
+            order, x, ranks, grad[k], hess[k], leaf_scale, work, go_left,
             feat, thr, val, tree_importance, raw[k], learning_rate, reciprocals,
             block_first, block_low, block_high,
         )
