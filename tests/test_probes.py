@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
@@ -234,3 +235,27 @@ def test_few_shot_torch_backend_agrees_with_numpy():
     reference = few_shot.SPEC.score(plan, codes, params)
     on_torch = few_shot.SPEC.score(plan, {k: torch.asarray(v) for k, v in codes.items()}, params)
     assert on_torch == pytest.approx(reference, abs=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict", "torch"])
+def test_knn_neighbours_are_a_stable_sorts_nearest(backend):
+    # Nearest first, ties to the lower training index: the first columns of a stable argsort of the
+    # distances. Integer coordinates keep every distance exact, so equal distances are true ties
+    # (plenty of them on a small grid, and duplicated training rows add more).
+    rng = np.random.default_rng(4)
+    train = rng.integers(-3, 4, size=(3, 60, 2)).astype(np.float64)
+    train[:, 30:] = train[:, :30]  # every row twice
+    test = rng.integers(-3, 4, size=(25, 2)).astype(np.float64)
+    distances = ((test[None, :, None, :] - train[:, None, :, :]) ** 2).sum(-1)
+    expected = np.argsort(distances, axis=-1, kind="stable")[..., :5]
+    if backend == "numpy":
+        arrays = (train, test)
+    elif backend == "array_api_strict":
+        xps = pytest.importorskip("array_api_strict")
+        arrays = (xps.asarray(train), xps.asarray(test))
+    else:
+        torch = pytest.importorskip("torch")
+        arrays = (torch.as_tensor(train), torch.as_tensor(test))
+    got = few_shot._knn_neighbours(array_namespace(*arrays), *arrays, 5, chunk=10)
+    got = got.numpy() if backend == "torch" else np.asarray(got)
+    np.testing.assert_array_equal(np.asarray(got), expected)

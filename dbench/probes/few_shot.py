@@ -77,13 +77,25 @@ def _standardise(xp: Any, pool: Any, *others: Any) -> list[Any]:
 
 
 def _knn_neighbours(xp: Any, train: Any, test: Any, n_nb: int, chunk: int = 512) -> Any:
-    """Indices ``(B, m, n_nb)`` of the nearest training rows (Euclidean) for each test row; ``train`` is ``(B, n, D)``."""
+    """Indices ``(B, m, n_nb)`` of the nearest training rows (Euclidean) for each test row; ``train`` is ``(B, n, D)``.
+
+    Neighbours come nearest first, ties to the lower training index (what a stable argsort's first
+    ``n_nb`` columns give). With ``n_nb`` at most a few, ``n_nb`` rounds of argmin-and-mask replace
+    the full sort of every distance row (the array API has no partial sort).
+    """
+    n_nb = min(n_nb, train.shape[1])
     sq_train = xp.sum(train * train, axis=-1)  # (B, n)
+    columns = xp.arange(train.shape[1], device=getattr(train, "device", None))
     parts = []
     for start in range(0, test.shape[0], chunk):
         block = test[start : min(start + chunk, test.shape[0]), ...]
         d2 = sq_train[:, None, :] - 2.0 * (block @ xp.matrix_transpose(train))  # |a|^2 is constant per row
-        parts.append(xp.argsort(d2, axis=-1, stable=True)[..., :n_nb])
+        nearest = []
+        for _ in range(n_nb):
+            index = xp.argmin(d2, axis=-1)  # first occurrence of the minimum: the lower index on ties
+            nearest.append(index)
+            d2 = xp.where(columns == index[..., None], xp.inf, d2)
+        parts.append(xp.stack(nearest, axis=-1))
     return xp.concat(parts, axis=1)
 
 
