@@ -113,7 +113,7 @@ def test_pruned_split_scan_finds_the_plain_scans_best_cut(seed):
     total = float(np.cumsum(g[lists[0, start:end]])[-1])
     features = np.array([0, 1, 2, 3], dtype=np.int64)
     proxy, position = np.empty(4), np.empty(4, dtype=np.int64)
-    blocks = n // 32 + 2
+    blocks = n // boosted_trees._BLOCK + 2
     boosted_trees._best_cuts4(
         lists, x, g, features, start, end, total, inverse, proxy, position,
         np.empty((4, blocks)), np.empty((4, blocks)), np.empty((4, blocks)),

@@ -197,10 +197,11 @@ def fit_boosted_trees(
     raw = np.empty((n_columns, x32.shape[0]), dtype=np.float64)  # one row per tree column
     raw[:] = init_raw[:, None]
     # Dense rank of every value among its feature's distinct values (for tie-breaking between features).
-    sorted_values = np.take_along_axis(x32, order.T.astype(np.intp), axis=0)
+    order_by_column = order.T.astype(np.intp)
+    sorted_values = np.take_along_axis(x32, order_by_column, axis=0)
     new_value = np.concatenate([np.zeros((1, x32.shape[1]), bool), sorted_values[1:] != sorted_values[:-1]])
     ranks = np.empty(order.shape, dtype=np.int32)
-    np.put_along_axis(ranks.T, order.T.astype(np.intp), np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
+    np.put_along_axis(ranks.T, order_by_column, np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), 1 if n_classes == 2 else n_classes))
     n_relevant = _fit(
@@ -241,26 +242,26 @@ if _HAVE_NUMBA:
         class order. ``scratch``: (T + 2, block).
         """
         n_columns = raw.shape[0]
+        if n_columns == 1:
+            for i in range(row_start, row_stop):
+                r = raw[0, i]
+                # expit, written to stay finite for large |r|
+                if r >= 0:
+                    p = 1.0 / (1.0 + np.exp(-r))
+                else:
+                    e = np.exp(r)
+                    p = e / (1.0 + e)
+                t = 1.0 if y[i] == 1 else 0.0
+                g = t - p
+                q = t - g
+                grad[0, i] = g
+                hess[0, i] = q * (1.0 - q)
+            return
         block = scratch.shape[1]
         largest = scratch[n_columns]
         denominator = scratch[n_columns + 1]
         for low in range(row_start, row_stop, block):
             size = min(row_stop, low + block) - low
-            if n_columns == 1:
-                for i in range(low, low + size):
-                    r = raw[0, i]
-                    # expit, written to stay finite for large |r|
-                    if r >= 0:
-                        p = 1.0 / (1.0 + np.exp(-r))
-                    else:
-                        e = np.exp(r)
-                        p = e / (1.0 + e)
-                    t = 1.0 if y[i] == 1 else 0.0
-                    g = t - p
-                    q = t - g
-                    grad[0, i] = g
-                    hess[0, i] = q * (1.0 - q)
-                continue
             for s in range(size):
                 largest[s] = raw[0, low + s]
                 denominator[s] = 0.0
@@ -418,7 +419,7 @@ if _HAVE_NUMBA:
     @njit(cache=True, nogil=True)
     def _grow_tree(
         order, x, ranks, g, h, leaf_scale, work, go_left,
-        feat, thr, val, importance, raw_column, learning_rate, reciprocals,
+        feat, thr, val, importance, raw_column, learning_rate, inverse,
         block_first, block_low, block_high,
     ):
         """Grow one depth-3 squared-error regression tree on targets ``g``; fill heap arrays.
@@ -427,10 +428,9 @@ if _HAVE_NUMBA:
         n) the float32 features; ``work`` (2, n_features, n) receives the sorted lists partitioned
         by node, depth 1 and 3 in ``work[0]``, depth 2 in ``work[1]``.
         Leaf values (Newton steps) are added, shrunk, to ``raw_column``. Returns the number of
-        nodes (1 means the tree is a lone leaf).
+        nodes (1 means the tree is a lone leaf). ``inverse[m]`` is ``1 / m``.
         """
         n_features, n = order.shape
-        inverse = reciprocals
         feature_proxy = np.empty(n_features)
         feature_pos = np.zeros(n_features, dtype=np.int64)
         group = np.empty(4, dtype=np.int64)
@@ -491,7 +491,6 @@ if _HAVE_NUMBA:
                 for d in range(n_features):
                     if feature_proxy[d] > best_proxy:
                         best_proxy = feature_proxy[d]
-            if not is_leaf:
                 # Among features tied with the best (within rounding), split on the one whose cut
                 # spans the widest gap in global ranks, then the lowest index: a choice that does not
                 # depend on the order of the latents nor on monotone rescaling of any of them.
@@ -660,7 +659,7 @@ if _HAVE_NUMBA:
         receives its terms in stage order, as sklearn's predict adds them.
         """
         n = x.shape[1]
-        n_stages, n_columns, _ = split_feature.shape
+        n_stages, n_columns, n_internal = split_feature.shape
         block = 512
         n_blocks = (n + block - 1) // block
         for b in prange(n_blocks):
@@ -671,10 +670,8 @@ if _HAVE_NUMBA:
                     feat = split_feature[stage, k]
                     thr = split_threshold[stage, k]
                     val = leaf_value[stage, k]
-                    f0 = feat[0]
-                    t0 = thr[0]
                     for i in range(low, high):
-                        j = 1 + np.int64(x[f0, i] > t0)
-                        j = 2 * j + 1 + np.int64(x[feat[j], i] > thr[j])
-                        j = 2 * j + 1 + np.int64(x[feat[j], i] > thr[j])
-                        raw[k, i] += learning_rate * val[j - 7]
+                        j = 0
+                        for _ in range(_MAX_DEPTH):
+                            j = 2 * j + 1 + np.int64(x[feat[j], i] > thr[j])
+                        raw[k, i] += learning_rate * val[j - n_internal]
