@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from dbench.choices import BACKENDS
 from dbench.errors import DbenchError
-
-BACKENDS = ("auto", "numpy", "cupy", "torch")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Subcommands ``dbench train``, ``dbench traverse`` and ``dbench plot-losses``.
 
-``register(subparsers)`` adds them to dbench's argparse CLI; each subparser's ``func(args)`` returns
-an exit code and raises :class:`dbench.errors.DbenchError` (printed as one line) on bad input. torch
-is imported only when a handler runs, so ``dbench --help`` stays fast.
+``register(subparsers)`` adds them to dbench's argparse CLI: it is this package's entry point in the
+group ``dbench.commands`` (``pyproject.toml``), which dbench discovers; dbench never imports this
+package by name. Each subparser's ``func(args)`` returns an exit code and raises
+:class:`dbench.errors.DbenchError` (printed as one line) on bad input. torch is imported only when a
+handler runs, so ``dbench --help`` stays fast.
 """
 
 from __future__ import annotations

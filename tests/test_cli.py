@@ -14,16 +14,22 @@ NUMPY_EXAMPLE = ROOT / "examples" / "numpy_encoder.py"
 
 
 def dbench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dbench.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "dbench", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, dbench.cli as c; c.build_parser().format_help(); print('torch' in sys.modules)"
+    code = "import sys, dbench._cli.main as c; c.build_parser().format_help(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
     proc = dbench("--help")
     assert proc.returncode == 0 and "evaluate" in proc.stdout
+    # The exit codes are documented where a user looks, with the numbers the code uses.
+    from dbench._cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+    assert "exit status:" in proc.stdout
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_USAGE):
+        assert f"\n  {code} " in proc.stdout
 
 
 def test_evaluate_prints_table_and_writes_result(tmp_path):
@@ -41,18 +47,22 @@ def test_evaluate_prints_table_and_writes_result(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["evaluate", "no_such_encoder.py"], "no_such_encoder.py"),
-        (["evaluate", str(NUMPY_EXAMPLE), "--metrics", "mgi"], "unknown metric"),
-        (["evaluate", str(NUMPY_EXAMPLE), "--dataset", "nope"], "nope"),
-        (["evaluate", str(NUMPY_EXAMPLE), "--set", "mig.bins=3", "--metrics", "mig"], "bins"),
-        (["evaluate", str(NUMPY_EXAMPLE), "--set", "oops"], "METRIC.PARAM=VALUE"),
+        (["evaluate", "no_such_encoder.py"], "no_such_encoder.py", 1),  # the encoder failed to load
+        (["evaluate", str(NUMPY_EXAMPLE), "--metrics", "mgi"], "unknown metric", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--dataset", "nope"], "nope", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--set", "mig.bins=3", "--metrics", "mig"], "bins", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--set", "oops"], "METRIC.PARAM=VALUE", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--representation", "both"], "invalid choice: 'both'", 2),
+        (["evaluate"], "required: encoder (see dbench evaluate --help)", 2),
+        (["nonsense"], "invalid choice: 'nonsense'", 2),
+        (["protocols", "show", "nope"], "protocol 'nope' not found", 2),
     ],
 )
-def test_bad_input_is_one_line_and_non_zero(args, message):
+def test_bad_input_is_one_line_and_non_zero(args, message, code):
     proc = dbench(*args)
-    assert proc.returncode != 0
+    assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
@@ -62,7 +72,7 @@ def test_bad_encoder_exits_non_zero_with_one_line(tmp_path):
     enc = tmp_path / "nan_encoder.py"
     enc.write_text("import numpy as np\n\ndef encode(images):\n    return np.full((images.shape[0], 4), np.nan)\n")
     proc = dbench("evaluate", str(enc), "--dataset", "tiny_dsprites", "--metrics", "mig", "--set", "mig.n_train=100")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "NaN" in proc.stderr
     debug = dbench("--debug", "check", str(enc))
     assert debug.returncode != 0

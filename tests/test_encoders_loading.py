@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dbench.encoders import Encoder, EncodedBatch, LoadedEncoder, load_encoder
+from dbench.encoders import EncodedBatch, Encoder, LoadedEncoder, load_encoder
 from dbench.errors import EncoderError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,15 +190,9 @@ def test_unrecognised_specs_give_one_line_errors(spec, fragment):
 
 def test_loading_a_loaded_encoder_changes_only_options(images):
     loaded = load_encoder(PixelEncoder())
-    again = load_encoder(loaded, representation="sampled", seed=3)
-    assert (again.representation, again.seed, again.fingerprint) == ("sampled", 3, loaded.fingerprint)
-
-
-def test_unknown_representation_is_a_config_error():
-    from dbench.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="representation must be one of"):
-        load_encoder(PixelEncoder(), representation="median")
+    again = load_encoder(loaded, channels_last=True)
+    assert (again.channels_last, again.name, again.fingerprint) == (True, loaded.name, loaded.fingerprint)
+    assert loaded.channels_last is False
 
 
 # -- layouts -------------------------------------------------------------------------------------------

@@ -84,8 +84,8 @@ def test_two_row_nested_list_is_codes_not_a_pair():
     assert batch.logvar is None and batch.mean.shape == (2, 2)
 
 
-def _error(images, output_of, **load_options) -> str:
-    loaded = load_encoder(lambda x: output_of(x), **load_options)
+def _error(images, output_of) -> str:
+    loaded = load_encoder(lambda x: output_of(x))
     with pytest.raises(EncoderError) as exc:
         loaded.encode(images)
     message = str(exc.value)
@@ -157,24 +157,11 @@ def test_exception_inside_the_encoder_names_type_and_first_line(images):
     assert "raised ZeroDivisionError: division by zero in layer 3;" in message and "Traceback" not in message
 
 
-def test_sampled_representation_requires_logvar(images):
-    message = _error(images, _codes, representation="sampled")
-    assert "representation='sampled'" in message and "(mean, logvar)" in message
-
-
 def test_images_must_be_four_dimensional():
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         load_encoder(_codes).encode(np.zeros((2, 64, 64), dtype=np.float32))
 
 
-def test_represent_gives_mean_or_reproducible_samples(images):
+def test_a_loaded_encoder_called_gives_the_mean_codes(images):
     pair = lambda x: (_codes(x), np.full((x.shape[0], 3), -4.0))  # noqa: E731
-    indices = np.arange(10, 10 + N)
-    mean_codes = load_encoder(pair).represent(images, indices)
-    np.testing.assert_array_equal(mean_codes, _codes(images))
-    sampled = load_encoder(pair, representation="sampled", seed=7)
-    first, second = sampled.represent(images, indices), sampled.represent(images, indices)
-    np.testing.assert_array_equal(first, second)
-    assert 0 < np.abs(first - mean_codes).max() < 1.0  # standard deviation exp(-2) ~ 0.14
-    with pytest.raises(EncoderError, match="needs observation indices"):
-        sampled(images)
+    np.testing.assert_array_equal(load_encoder(pair)(images), _codes(images))

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from leaderboard_data import RANKING, demo_results, resolved, result, write_results  # noqa: E402
 
 from dbench.errors import ConfigError  # noqa: E402
+from dbench.evaluation.result import read_result, validate_result  # noqa: E402
 from dbench.leaderboard.build import (  # noqa: E402
     build_leaderboard,
     collect_results,
@@ -22,8 +23,6 @@ from dbench.leaderboard.build import (  # noqa: E402
     rank_results,
     render_html,
 )
-from dbench.leaderboard.schema import read_result, validate_result  # noqa: E402
-
 
 # ------------------------------------------------------------------------------------------------
 # Schema
@@ -97,7 +96,7 @@ def test_read_result_names_unreadable_files(tmp_path):
 
 
 def test_result_writer_output_is_accepted_by_the_schema(tmp_path):
-    """What dbench.evaluation.result writes is what the leaderboard reads."""
+    """What dbench.evaluation.result writes is what the leaderboard reads (one model, both ways)."""
     from dbench.evaluation.result import EvaluationResult
 
     data = result("w", (0.5, 0.4, 0.3))
@@ -251,7 +250,7 @@ def test_empty_results_give_pages_that_say_so(tmp_path):
 
 
 def test_cli_build_exit_status(tmp_path, capsys):
-    from dbench.cli import main
+    from dbench._cli.main import main
 
     write_results(tmp_path / "results", demo_results()[:3])
     assert main(["leaderboard", "build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 0

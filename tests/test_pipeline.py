@@ -81,7 +81,7 @@ def test_backends_agree():
 def test_several_seeds_report_mean_and_spread():
     result = _run(CountingEncoder(), seed=[0, 1, 2])
     assert result.seeds == [0, 1, 2] and len(result.per_seed) == 3
-    mig_values = [run["scores"]["mig"]["mig"] for run in result.per_seed]
+    mig_values = [run.scores["mig"]["mig"] for run in result.per_seed]
     assert result.scores["mig"]["mig"] == pytest.approx(np.mean(mig_values))
     assert result.scores_std["mig"]["mig"] == pytest.approx(np.std(mig_values, ddof=1))
 
@@ -133,7 +133,7 @@ def test_unknown_metric_is_a_config_error():
 
 
 def test_plots_include_the_dci_importance_matrix(tmp_path):
-    from dbench.evaluation.report import write_plots
+    from dbench.results import write_plots
 
     result = _run(CountingEncoder(), metrics=["dci"], params={"dci": {"n_train": 300, "n_test": 100}})
     importance = result.artifacts["dci"]["importance"]

@@ -18,6 +18,8 @@ import dbench.metrics
 from dbench import protocols as P
 from dbench.errors import ConfigError
 from dbench.metrics.spec import MetricSpec
+from dbench.protocols.load import merged_document
+from dbench.protocols.registry import locate
 
 # Parameter tables of the fake registry: names as in the metric modules, values as in dlib.
 FAKE_DEFAULTS = {
@@ -100,7 +102,7 @@ def test_ranking_keys_are_scores_the_metric_modules_return():
 
     for name in P.list_protocols():
         # The file as merged, without registry checks: this test needs only the metric's source.
-        for entry in P._merged_document(P._locate(name)).get("ranking") or []:
+        for entry in merged_document(locate(name)).get("ranking") or []:
             metric, key = entry.split(".", 1)
             try:
                 module = importlib.import_module(dbench.metrics.METRIC_MODULES[metric])
@@ -357,8 +359,10 @@ def test_hash_is_stable_across_processes(registry):
 
 
 def _cli(argv):
+    from dbench._cli import protocols as protocols_command
+
     parser = argparse.ArgumentParser(prog="dbench")
-    P.register(parser.add_subparsers(dest="command"))
+    protocols_command.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -78,7 +78,7 @@ def test_good_submission_scores_and_bad_ones_fail_with_reasons(tmp_path, protoco
                             protocol=protocol_file, trust=True, limits=limits)[0]
     assert good.status == "ok", good.error
     assert set(good.scores) == {"mig", "sap"}
-    assert good.submission["team"] == "team-good"
+    assert good.submission.team == "team-good"
 
     reasons = {}
     for name, source in BAD_ENCODERS.items():
@@ -171,7 +171,7 @@ def test_score_cli_writes_one_result_per_submission(tmp_path, protocol_file):
     bad = _submission(tmp_path, "raises", {"encoder.py": BAD_ENCODERS["raises"]})
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "dbench.cli", "score", str(good), str(bad), "--protocol", str(protocol_file),
+        [sys.executable, "-m", "dbench", "score", str(good), str(bad), "--protocol", str(protocol_file),
          "--out", str(out), "--trust", "--timeout", "60"],
         capture_output=True, text=True, timeout=300,
     )

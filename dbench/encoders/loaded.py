@@ -2,8 +2,9 @@
 
 It owns the parts every kind of encoder shares: the input layout (NCHW, or NHWC for encoders that
 declare ``channels_last = True``), the guess that catches a wrong layout on the first call, turning
-exceptions and bad outputs into one-line :class:`~dbench.errors.EncoderError` messages, the
-representation (posterior mean or one sample), and the fingerprint that keys the code cache.
+exceptions and bad outputs into one-line :class:`~dbench.errors.EncoderError` messages, and the
+fingerprint that keys the code cache. Which representation the metrics see (the mean or a posterior
+sample) is chosen above this layer, in :mod:`dbench.codes.sampled`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from typing import Any
 import numpy as np
 
 from dbench.encoders.fingerprint import probe_fingerprint, qualified_name
-from dbench.encoders.sampling import sample_representation
 from dbench.encoders.validation import EncodedBatch, describe_exception, validate_output
-from dbench.errors import ConfigError, EncoderError
+from dbench.errors import EncoderError
 
-REPRESENTATIONS = ("mean", "sampled")
 DEFAULT_PROBE_SHAPE = (1, 64, 64)
 
 # Words in an exception message that suggest the encoder choked on the input's shape (as opposed to,
@@ -46,11 +45,6 @@ class LoadedEncoder:
         ``torch-module``, ``encoder-object`` or ``callable``.
     channels_last : bool
         Whether images are passed as ``(N, H, W, C)`` instead of ``(N, C, H, W)``.
-    representation : str
-        ``"mean"`` (codes, or the posterior mean) or ``"sampled"`` (one posterior sample per
-        observation, see :func:`~dbench.encoders.sampling.sample_representation`).
-    seed : int
-        Seed of the sampled representation's noise.
     fingerprint : str
         Stable identity for caching (see :mod:`dbench.encoders.fingerprint`); computed on first access
         for in-memory objects, by encoding the probe batch of shape ``probe_shape``.
@@ -63,19 +57,13 @@ class LoadedEncoder:
         name: str,
         kind: str,
         channels_last: bool,
-        representation: str = "mean",
-        seed: int = 0,
         fingerprint: str | None = None,
         probe_shape: tuple[int, int, int] = DEFAULT_PROBE_SHAPE,
     ) -> None:
-        if representation not in REPRESENTATIONS:
-            raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}; got {representation!r}")
         self._encoder = encoder
         self.name = name
         self.kind = kind
         self.channels_last = bool(channels_last)
-        self.representation = representation
-        self.seed = int(seed)
         self.probe_shape = tuple(probe_shape)
         self._fingerprint = fingerprint
         # The layout guess runs only until the first successful call: afterwards a failure is the
@@ -83,7 +71,7 @@ class LoadedEncoder:
         self._layout_confirmed = False
 
     def __repr__(self) -> str:
-        return f"LoadedEncoder(name={self.name!r}, kind={self.kind!r}, representation={self.representation!r})"
+        return f"LoadedEncoder(name={self.name!r}, kind={self.kind!r})"
 
     @property
     def who(self) -> str:
@@ -100,7 +88,7 @@ class LoadedEncoder:
 
     def _probe_fingerprint(self) -> str:
         try:
-            return probe_fingerprint(self._encoder, self.encode_means_and_logvars, self.probe_shape)
+            return probe_fingerprint(self._encoder, self.encode, self.probe_shape)
         except EncoderError:
             # An encoder that cannot encode the probe cannot be identified; a fingerprint unique to
             # this load keeps its codes from ever being mistaken for another encoder's in a cache.
@@ -147,59 +135,30 @@ class LoadedEncoder:
         self._layout_confirmed = True
         return raw
 
-    def encode_means_and_logvars(self, images: np.ndarray) -> EncodedBatch:
-        """Encode and validate, whatever the representation: codes (or means) and logvars if any."""
-        return validate_output(self.encode_raw(images), images.shape[0], self.who)
-
     def encode(self, images: np.ndarray) -> EncodedBatch:
         """Validated codes of float32 ``(N, C, H, W)`` images: ``EncodedBatch(mean (N, D), logvar or None)``.
 
-        Raises :class:`~dbench.errors.EncoderError` (one line) when the encoder raises, returns a wrong
-        shape or non-finite codes, or lacks the logvar that ``representation="sampled"`` needs.
+        Raises :class:`~dbench.errors.EncoderError` (one line) when the encoder raises or returns a
+        wrong shape or non-finite codes.
         """
-        batch = self.encode_means_and_logvars(images)
-        if self.representation == "sampled" and batch.logvar is None:
-            raise EncoderError(
-                f"representation='sampled' needs encoder {self.who} to return (mean, logvar), "
-                "but it returns codes only; return the pair or use representation='mean'"
-            )
-        return batch
+        return validate_output(self.encode_raw(images), images.shape[0], self.who)
 
     def encode_arrays(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``(mean, logvar or None)`` of validated codes: the form the code table stores."""
         batch = self.encode(images)
         return batch.mean, batch.logvar
 
-    def represent_batch(self, batch: EncodedBatch, indices: np.ndarray) -> np.ndarray:
-        """Codes in this encoder's representation for an encoded batch of observations ``indices``."""
-        if self.representation == "mean":
-            return batch.mean
-        return sample_representation(batch.mean, batch.logvar, indices, self.seed)
-
-    def represent(self, images: np.ndarray, indices: np.ndarray) -> np.ndarray:
-        """Encode images of observations ``indices`` and return ``(N, D)`` codes in the representation."""
-        return self.represent_batch(self.encode(images), indices)
-
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Mean codes ``(N, D)``, so a loaded encoder can be passed wherever ``encode_fn(images)`` is expected."""
-        if self.representation != "mean":
-            raise EncoderError(
-                "a sampled representation needs observation indices; call represent(images, indices) instead"
-            )
         return self.encode(images).mean
 
-    def with_options(
-        self, *, representation: str | None = None, seed: int | None = None, channels_last: bool | None = None
-    ) -> "LoadedEncoder":
-        """A copy with other representation, seed or layout (same underlying encoder and fingerprint)."""
+    def with_options(self, *, channels_last: bool | None = None) -> "LoadedEncoder":
+        """A copy with another input layout (same underlying encoder and fingerprint)."""
         return LoadedEncoder(
             self._encoder,
             name=self.name,
             kind=self.kind,
             channels_last=self.channels_last if channels_last is None else channels_last,
-            representation=self.representation if representation is None else representation,
-            seed=self.seed if seed is None else seed,
             fingerprint=self._fingerprint,
             probe_shape=self.probe_shape,
         )
-

@@ -48,8 +48,6 @@ _import_counter = itertools.count()
 def load_encoder(
     spec: Any,
     *,
-    representation: str = "mean",
-    seed: int = 0,
     device: Any = None,
     channels_last: bool | None = None,
     probe_shape: tuple[int, int, int] = DEFAULT_PROBE_SHAPE,
@@ -61,11 +59,6 @@ def load_encoder(
     spec
         Path to a Python or TorchScript file, a run directory with ``encoder.pt``, a torch module,
         an object with ``encode``, or a callable.
-    representation : {"mean", "sampled"}
-        Evaluate the codes (posterior mean), or one posterior sample per observation (needs an
-        encoder that returns ``(mean, logvar)``).
-    seed : int
-        Seed of the sampled representation's noise.
     device
         torch device for torch encoders: in-memory modules are moved there when given (else they stay
         where they are); TorchScript files load there (default: CUDA when available, else CPU).
@@ -77,8 +70,8 @@ def load_encoder(
         observation shape; dSprites' ``(1, 64, 64)`` by default).
     """
     if isinstance(spec, LoadedEncoder):
-        return spec.with_options(representation=representation, seed=seed, channels_last=channels_last)
-    options = dict(representation=representation, seed=seed, probe_shape=probe_shape)
+        return spec.with_options(channels_last=channels_last)
+    options = {"probe_shape": probe_shape}
     if isinstance(spec, str) and not spec.strip():
         raise EncoderError("the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory")
     if isinstance(spec, (str, os.PathLike)):

@@ -1,7 +1,9 @@
 """The evaluation pipeline: plan every metric, encode each unique observation once, score.
 
-``evaluate`` takes plain, serialisable inputs (an encoder spec such as a path, a dataset name, metric
-names or a protocol, seeds) so that a sweep can ship evaluations to worker processes or a cluster.
+``evaluate`` takes plain, serialisable inputs (an encoder spec such as a path, and
+:class:`~dbench.evaluation.options.EvaluationOptions` of names, numbers and paths) so that a sweep can
+ship evaluations to worker processes or a cluster. ``dbench.evaluate`` is the same call with the
+options as keyword arguments.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from dbench.backend import get_backend
+from dbench.choices import BackendName, Representation
+from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError
-from dbench.evaluation.code_table import CodeTable
-from dbench.evaluation.result import EvaluationResult
+from dbench.evaluation.options import EvaluationOptions
+from dbench.evaluation.result import EvaluationResult, environment_info
+from dbench.protocols import (
+    hash_resolved,
+    load_protocol,
+    protocol_hash,
+    resolve_protocol,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +52,15 @@ class EvaluationConfig:
     dataset: str
     metrics: dict[str, dict[str, Any]]
     seeds: list[int]
-    representation: str = "mean"
-    backend: str = "auto"
+    representation: Representation = "mean"
+    backend: BackendName = "auto"
     batch_size: int = 256
     protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_config(
-    *,
-    protocol: str | os.PathLike | Mapping[str, Any] | None,
-    dataset: str | None,
-    metrics: Sequence[str] | None,
-    seed: int | Sequence[int] | None,
-    params: Mapping[str, Mapping[str, Any]] | None,
-    representation: str | None,
-    backend: str | None,
-    batch_size: int | None,
-) -> list[EvaluationConfig]:
-    """Merge a protocol with explicit overrides into one config per (dataset, representation)."""
-    from dbench.protocols import load_protocol, protocol_hash, resolve_protocol
+def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationConfig]:
+    """Merge a protocol with the options' overrides into one config per (dataset, representation)."""
+    options = options or EvaluationOptions()
 
     def get_metric(name: str):
         from dbench.metrics import get_metric as _get
@@ -69,38 +70,35 @@ def resolve_config(
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
-    proto = load_protocol(protocol if protocol is not None else DEFAULT_PROTOCOL)
+    proto = load_protocol(options.protocol if options.protocol is not None else DEFAULT_PROTOCOL)
     resolved = resolve_protocol(proto)
     metric_params: dict[str, dict[str, Any]] = dict(resolved["metrics"])
-    if metrics:
-        unknown_in_protocol = [m for m in metrics if m not in metric_params]
+    if options.metrics:
+        unknown_in_protocol = [m for m in options.metrics if m not in metric_params]
         chosen = {}
-        for name in metrics:
+        for name in options.metrics:
             spec = get_metric(name)  # unknown names fail here with the list of known metrics
             chosen[name] = metric_params[name] if name not in unknown_in_protocol else spec.resolve({})
         metric_params = chosen
-    for name, overrides in (params or {}).items():
+    for name, overrides in (options.params or {}).items():
         if name not in metric_params:
             raise ConfigError(f"--set names metric {name!r}, which is not being evaluated")
         try:
             metric_params[name] = get_metric(name).resolve({**metric_params[name], **overrides})
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    seeds = list(resolved["seeds"]) if seed is None else ([int(seed)] if np.isscalar(seed) else [int(s) for s in seed])
-    datasets = [dataset] if dataset else list(resolved["datasets"])
-    reps = resolved["representation"]
-    reps = [representation] if representation else (list(reps) if isinstance(reps, (list, tuple)) else [reps])
+    seeds = list(resolved["seeds"]) if options.seeds is None else list(options.seeds)
+    datasets = [options.dataset] if options.dataset else list(resolved["datasets"])
+    reps = [options.representation] if options.representation else list(resolved["representation"])
     proto_record = {
         "name": resolved["name"],
         "version": resolved["version"],
         "hash": protocol_hash(proto),
         "resolved": resolved,
     }
-    if metrics or params or seed is not None:
+    if options.overrides_protocol:
         # Overrides make a different protocol: record what actually ran under a derived name and
         # hash, so a result is never ranked as if it had followed the named protocol.
-        from dbench.protocols import hash_resolved
-
         modified = {**resolved, "name": f"{resolved['name']}+custom", "metrics": metric_params, "seeds": seeds}
         proto_record = {
             "name": modified["name"],
@@ -115,8 +113,8 @@ def resolve_config(
             metrics=metric_params,
             seeds=seeds,
             representation=rep,
-            backend=backend or resolved.get("backend", "auto"),
-            batch_size=int(batch_size or resolved.get("batch_size", 256)),
+            backend=options.backend or resolved.get("backend", "auto"),
+            batch_size=int(options.batch_size or resolved.get("batch_size", 256)),
             protocol=proto_record,
         )
         for ds in datasets
@@ -124,65 +122,39 @@ def resolve_config(
     ]
 
 
-def evaluate(
-    encoder: Any,
-    *,
-    protocol: str | os.PathLike | Mapping[str, Any] | None = None,
-    dataset: str | None = None,
-    metrics: Sequence[str] | None = None,
-    seed: int | Sequence[int] | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    representation: str | None = None,
-    backend: str | None = None,
-    batch_size: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = False,
-) -> EvaluationResult:
-    """Evaluate ``encoder`` and return the result of the first (dataset, representation) pair.
+def evaluate(encoder: Any, options: EvaluationOptions | None = None) -> EvaluationResult:
+    """Evaluate ``encoder`` on the one (dataset, representation) pair the options select.
 
     ``encoder`` is anything :func:`dbench.encoders.load_encoder` accepts (a path to a Python file,
     TorchScript file or trained run folder; a callable; an object with ``encode``; a torch module).
-    The protocol (default ``quick``) supplies datasets, metrics with their parameters, seeds and
-    representation; the other arguments override it. Use :func:`evaluate_all` for protocols that
-    list several datasets or representations.
+    A protocol that lists several datasets or representations is a :class:`ConfigError` unless
+    ``dataset``/``representation`` pick one: use :func:`evaluate_all` to run them all.
     """
-    return evaluate_all(
-        encoder,
-        protocol=protocol,
-        dataset=dataset,
-        metrics=metrics,
-        seed=seed,
-        params=params,
-        representation=representation,
-        backend=backend,
-        batch_size=batch_size,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        progress=progress,
-    )[0]
+    options = options or EvaluationOptions()
+    configs = resolve_config(options)
+    if len(configs) > 1:
+        pairs = ", ".join(f"{cfg.dataset}/{cfg.representation}" for cfg in configs)
+        raise ConfigError(
+            f"protocol {configs[0].protocol['name']} gives {len(configs)} evaluations ({pairs}); pass "
+            "dataset= and/or representation= to choose one, or use dbench.evaluate_all for all of them"
+        )
+    return _run_configs(encoder, configs, options)[0]
 
 
-def evaluate_all(encoder: Any, *, data_dir=None, cache_dir=None, progress: bool = False, **overrides) -> list[EvaluationResult]:
+def evaluate_all(encoder: Any, options: EvaluationOptions | None = None) -> list[EvaluationResult]:
     """Evaluate ``encoder`` on every (dataset, representation) pair of the protocol; one result each."""
+    options = options or EvaluationOptions()
+    return _run_configs(encoder, resolve_config(options), options)
+
+
+def _run_configs(encoder: Any, configs: list[EvaluationConfig], options: EvaluationOptions) -> list[EvaluationResult]:
+    from dbench.datasets import get_dataset
     from dbench.encoders import load_encoder
 
-    configs = resolve_config(
-        protocol=overrides.get("protocol"),
-        dataset=overrides.get("dataset"),
-        metrics=overrides.get("metrics"),
-        seed=overrides.get("seed"),
-        params=overrides.get("params"),
-        representation=overrides.get("representation"),
-        backend=overrides.get("backend"),
-        batch_size=overrides.get("batch_size"),
-    )
-    from dbench.datasets import get_dataset
-
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
-    first = get_dataset(configs[0].dataset, data_dir=data_dir)
+    first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
     loaded = load_encoder(encoder, probe_shape=tuple(first.observation_shape))
-    return [run_config(loaded, cfg, encoder_spec=encoder, data_dir=data_dir, cache_dir=cache_dir, progress=progress) for cfg in configs]
+    return [run_config(loaded, cfg, options=options, encoder_spec=encoder) for cfg in configs]
 
 
 def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
@@ -210,23 +182,24 @@ def run_config(
     loaded: Any,
     cfg: EvaluationConfig,
     *,
+    options: EvaluationOptions | None = None,
     encoder_spec: Any = None,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = False,
     precomputed: Mapping[str, np.ndarray] | None = None,
 ) -> EvaluationResult:
     """Run one resolved evaluation with an already-loaded encoder.
 
-    ``precomputed`` (``{"indices", "mean", optional "logvar"}``) pre-fills the code table, as for a
-    submission of codes for a protocol's query set; ``loaded`` is then only asked for what is missing.
+    Of ``options`` only where things are is read (``data_dir``, ``cache_dir``, ``progress``): what to
+    evaluate is already resolved in ``cfg``. ``precomputed`` (``{"indices", "mean", optional
+    "logvar"}``) pre-fills the code table, as for a submission of codes for a protocol's query set;
+    ``loaded`` is then only asked for what is missing.
     """
     from dbench.datasets import get_dataset
     from dbench.metrics import get_metric
 
+    options = options or EvaluationOptions()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    ds = get_dataset(cfg.dataset, data_dir=data_dir)
+    ds = get_dataset(cfg.dataset, data_dir=options.data_dir)
     backend = get_backend(cfg.backend)
     specs = {name: get_metric(name) for name in cfg.metrics}
     params = {name: specs[name].resolve(p) for name, p in cfg.metrics.items()}
@@ -241,14 +214,14 @@ def run_config(
         ds,
         loaded.encode_arrays,
         batch_size=cfg.batch_size,
-        cache_dir=cache_dir,
+        cache_dir=options.cache_dir,
         fingerprint=loaded.fingerprint,
     )
     encode_error: str | None = None
     try:
         if precomputed is not None:
             table.add(precomputed["indices"], precomputed["mean"], precomputed.get("logvar"))
-        table.ensure(query_indices(plans), progress=progress, desc=f"encoding {cfg.dataset}")
+        table.ensure(query_indices(plans), progress=options.progress, desc=f"encoding {cfg.dataset}")
     except DbenchError as exc:
         encode_error = str(exc)
     seconds["encode"] = table.seconds_encoding
@@ -267,7 +240,7 @@ def run_config(
             t1 = time.perf_counter()
             try:
                 codes = {
-                    key: backend.asarray(_representation(table, idx, cfg.representation, seed))
+                    key: backend.asarray(table_representation(table, idx, cfg.representation, seed))
                     for key, idx in plan.requests.items()
                 }
                 scores[name] = {k: float(v) for k, v in specs[name].score(plan, codes, params[name]).items()}
@@ -302,22 +275,8 @@ def run_config(
         errors=errors,
         status=status,
         error=encode_error,
-        artifacts=artifacts,
-    )
-
-
-def _representation(table: CodeTable, indices: np.ndarray, representation: str, seed: int) -> np.ndarray:
-    mean = table.lookup(indices).astype(np.float64, copy=False)
-    if representation == "mean":
-        return mean
-    if representation != "sampled":
-        raise ConfigError(f"unknown representation {representation!r}; use 'mean' or 'sampled'")
-    from dbench.encoders import sample_representation
-
-    logvar = table.lookup(indices, part="logvar").astype(np.float64, copy=False)
-    flat_idx = np.asarray(indices, dtype=np.int64).ravel()
-    sampled = sample_representation(mean.reshape(flat_idx.size, -1), logvar.reshape(flat_idx.size, -1), flat_idx, seed)
-    return np.asarray(sampled, dtype=np.float64).reshape(mean.shape)
+        environment=environment_info(),
+    ).with_artifacts(artifacts)
 
 
 def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:

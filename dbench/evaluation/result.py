@@ -1,98 +1,197 @@
-"""The versioned result of one evaluation, and writing it atomically."""
+"""The result of one evaluation: one pydantic model, written by the pipeline, read by the leaderboard.
+
+One JSON file per evaluation: one encoder, one dataset, one representation, one or several metric
+seeds. With several seeds ``scores`` holds the mean over seeds, ``scores_std`` the standard
+deviation (ddof=1) and ``per_seed`` every run. :meth:`EvaluationResult.write` writes a result
+atomically; :func:`read_result` (and :meth:`EvaluationResult.read`) validates a file and reports any
+problem as one line naming the file and the key (:class:`~dbench.errors.ConfigError`).
+
+A change of the JSON shape bumps ``SCHEMA_VERSION`` (and CHANGELOG.md says why).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
-import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-import dbench
+from dbench._json import jsonable, write_json_atomic
+from dbench._version import __version__
+from dbench.choices import Representation, Status
+from dbench.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SchemaVersion = Literal[1]
+SCHEMA_VERSION: int = get_args(SchemaVersion)[0]
+
+#: A submission's link to its code: http(s) only, or empty for none.
+CODE_URL_PATTERN = r"^(https?://\S+)?$"
+
+#: metric -> score key -> value (NaN allowed: a degenerate score is reported, not hidden).
+Scores = dict[str, dict[str, float]]
 
 
-@dataclass
-class EvaluationResult:
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProtocolRecord(_Strict):
+    """The protocol an evaluation followed: its name, version, hash and fully resolved form."""
+
+    name: str = Field(min_length=1)
+    version: StrictInt = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    resolved: dict[str, Any]
+    #: set when overrides changed the named protocol: the hash of the protocol they changed
+    base_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_base(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("base_hash") is None:
+            data.pop("base_hash", None)  # written only for a derived protocol, as before
+        return data
+
+
+class EncoderRecord(_Strict):
+    """Which encoder was scored: display name, content fingerprint, how it was specified."""
+
+    name: str = Field(min_length=1)
+    fingerprint: str | None = None
+    spec: str | dict[str, Any] | None = None
+
+
+class SubmissionRecord(_Strict):
+    """Who submitted the entry (``dbench score`` copies the submission's metadata file)."""
+
+    name: str = Field(min_length=1)
+    team: str | None = None
+    description: str | None = None
+    # An empty string means "no link" (the metadata file's default).
+    code_url: str | None = Field(default=None, pattern=CODE_URL_PATTERN)
+
+
+class SeedRun(_Strict):
+    """Scores of one metric seed."""
+
+    seed: StrictInt
+    scores: Scores
+
+
+class EvaluationResult(_Strict):
     """Everything needed to reproduce and compare one evaluation (one dataset, one representation).
 
     ``scores`` maps metric -> key -> value; with several seeds it holds the mean over seeds,
     ``scores_std`` the standard deviation and ``per_seed`` the individual runs. ``errors`` maps a
     metric that could not be scored to its one-line reason (the other metrics are still reported).
+    :attr:`artifacts` holds arrays for plots (e.g. DCI's importance matrix) in memory only; they are
+    never written to the JSON. The model is frozen: change a copy (``model_copy(update=...)``).
     """
 
-    dataset: str
-    representation: str
-    seeds: list[int]
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    dbench_version: str = __version__
+    protocol: ProtocolRecord
+    encoder: EncoderRecord
+    submission: SubmissionRecord | None = None
+    dataset: str = Field(min_length=1)
+    representation: Representation
+    seeds: list[StrictInt] = Field(min_length=1)
     backend: str
-    protocol: dict[str, Any]
-    encoder: dict[str, Any]
-    metric_params: dict[str, dict[str, Any]]
-    scores: dict[str, dict[str, float]]
-    seconds: dict[str, float]
-    n_encoded: int
-    scores_std: dict[str, dict[str, float]] | None = None
-    per_seed: list[dict[str, Any]] | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-    status: str = "ok"
+    environment: dict[str, Any] = Field(default_factory=dict)
+    metric_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    scores: Scores
+    scores_std: Scores | None = None
+    per_seed: list[SeedRun] | None = None
+    seconds: dict[str, float] = Field(default_factory=dict)
+    n_encoded: StrictInt = Field(ge=0)
+    errors: dict[str, str] = Field(default_factory=dict)
+    status: Status
     error: str | None = None
-    submission: dict[str, Any] | None = None
-    baseline: bool = False
-    environment: dict[str, Any] = field(default_factory=lambda: environment_info())
-    # Arrays for plots (e.g. DCI's importance matrix); kept in memory, never written to the JSON.
-    artifacts: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    dbench_version: str = dbench.__version__
-    schema_version: int = SCHEMA_VERSION
+    baseline: StrictBool = False
+
+    _artifacts: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("environment", "metric_params", mode="before")
+    @classmethod
+    def _plain_data(cls, value: Any) -> Any:
+        # NumPy scalars, tuples and paths in metric parameters become plain JSON data.
+        return jsonable(value, "value") if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluationResult:
+        if self.status == "ok" and (self.error or self.errors):
+            raise ValueError("status is 'ok' but error/errors are set; use status 'partial' or 'failed'")
+        if self.status == "failed" and not (self.error or self.errors):
+            raise ValueError("status is 'failed' but neither error nor errors says why")
+        if len(self.seeds) > 1:
+            if self.scores_std is None:
+                raise ValueError(f"{len(self.seeds)} seeds need scores_std (standard deviation per score)")
+            if self.per_seed is None or [run.seed for run in self.per_seed] != list(self.seeds):
+                raise ValueError("per_seed must hold one run per seed, in the order of seeds")
+        for metric, keys in (self.scores_std or {}).items():
+            unknown = set(keys) - set(self.scores.get(metric, {}))
+            if unknown:
+                raise ValueError(f"scores_std.{metric} has keys missing from scores: {', '.join(sorted(unknown))}")
+        return self
+
+    # -- in-memory extras --------------------------------------------------------------------------
+
+    @property
+    def artifacts(self) -> dict[str, Any]:
+        """Arrays for plots, by metric (kept in memory, never written to the JSON)."""
+        return self._artifacts
+
+    def with_artifacts(self, artifacts: dict[str, Any]) -> EvaluationResult:
+        """A copy of this result carrying ``artifacts``."""
+        copy = self.model_copy()
+        copy._artifacts = dict(artifacts)
+        return copy
+
+    # -- reading scores ----------------------------------------------------------------------------
+
+    @property
+    def entry_name(self) -> str:
+        """Display name: the submission's name, else the encoder's."""
+        return self.submission.name if self.submission else self.encoder.name
+
+    def score(self, column: str) -> tuple[float, float | None]:
+        """``(mean, std)`` of a ``"metric.key"`` score; NaN when absent, std None for one seed."""
+        metric, _, key = column.partition(".")
+        value = self.scores.get(metric, {}).get(key, math.nan)
+        std = (self.scores_std or {}).get(metric, {}).get(key) if len(self.seeds) > 1 else None
+        return value, std
+
+    # -- JSON ------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("artifacts")
-        return _jsonable(data)
+        """The result as plain JSON data (what :meth:`write` writes)."""
+        return self.model_dump(mode="json")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvaluationResult":
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(
-                f"result has schema_version {data.get('schema_version')!r}; this dbench reads version {SCHEMA_VERSION}"
-            )
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"result has unknown keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def write(self, path: str | os.PathLike) -> Path:
+    def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the result as JSON atomically: a killed run never leaves a half-written file."""
         return write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> "EvaluationResult":
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(json.load(handle))
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    def read(cls, path: str | os.PathLike[str]) -> EvaluationResult:
+        """Read and validate a result file (see :func:`read_result`)."""
+        return read_result(path)
 
 
 def environment_info() -> dict[str, Any]:
@@ -112,15 +211,58 @@ def environment_info() -> dict[str, Any]:
     return info
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return value
+def _format_error(source: str, exc: ValidationError) -> str:
+    first = max(exc.errors(), key=lambda e: len(e["loc"]))
+    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and "[" in p)) or "<top level>"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{source}: {loc}: {message}"
+
+
+# Keys a file must carry although the model gives them defaults (the pipeline fills them in).
+_REQUIRED_IN_FILES = ("schema_version", "dbench_version")
+
+
+def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
+    """Validate parsed JSON; one-line :class:`ConfigError` naming ``source`` and the key."""
+    if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{source}: schema_version: {data.get('schema_version')!r} is not supported; "
+            f"this dbench reads version {SCHEMA_VERSION}"
+        )
+    try:
+        result = EvaluationResult.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc)) from None
+    missing = [key for key in _REQUIRED_IN_FILES if key not in data]  # data is a dict: it validated
+    if missing:
+        raise ConfigError(f"{source}: {missing[0]}: Field required")
+    return result
+
+
+def read_result(path: str | os.PathLike[str]) -> EvaluationResult:
+    """Read and validate one result JSON file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read result file ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
+    return validate_result(data, str(path))
+
+
+__all__ = [
+    "CODE_URL_PATTERN",
+    "SCHEMA_VERSION",
+    "EncoderRecord",
+    "EvaluationResult",
+    "ProtocolRecord",
+    "Scores",
+    "SeedRun",
+    "SubmissionRecord",
+    "environment_info",
+    "read_result",
+    "validate_result",
+]

@@ -89,7 +89,7 @@ def encode_function(encoder: Any, dataset: GroundTruthDataset) -> Callable[[np.n
     """A function ``images -> (n, D) NumPy codes``: the posterior mean, which is dlib's representation."""
     from dbench.encoders import load_encoder  # lazy: loading may import torch
 
-    loaded = load_encoder(encoder, representation="mean", probe_shape=tuple(dataset.observation_shape))
+    loaded = load_encoder(encoder, probe_shape=tuple(dataset.observation_shape))
     return lambda images: loaded.encode(images).mean
 
 
@@ -113,8 +113,7 @@ def run_standalone(
     check_dataset_factors(data)  # before loading the encoder, which reads the observation shape
     encode = encode_function(encoder, data)
     plan = spec.plan(data, np.random.default_rng(seed), params)
-    # Imported here so dbench.metrics never imports the evaluation package at module load (no cycle).
-    from dbench.evaluation.codes import encode_plan_requests
+    from dbench.codes import encode_plan_requests  # lazy: dbench.metrics stays cheap to import
 
     codes = encode_plan_requests(data, encode, plan.requests)
     return spec.score(plan, codes, params)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dbench.errors import ConfigError
+from dbench.evaluation.result import CODE_URL_PATTERN
 
 METADATA_FILES = ("submission.yaml", "submission.yml", "submission.json")
 # Artifact file name -> kind. Exactly one must be present.
@@ -34,7 +35,7 @@ class SubmissionMeta(BaseModel):
     name: str
     team: str
     description: str = ""
-    code_url: str = ""
+    code_url: str = Field(default="", pattern=CODE_URL_PATTERN)  # what a result file accepts
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -14,11 +15,11 @@ from dbench.errors import ConfigError
 def protocol_queries(protocol: Any, *, data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """Unique sorted observation indices per dataset that every metric and seed of ``protocol`` needs."""
     from dbench.datasets import get_dataset
+    from dbench.evaluation.options import EvaluationOptions
     from dbench.evaluation.pipeline import plan_config, query_indices, resolve_config
 
     queries: dict[str, list[np.ndarray]] = {}
-    for cfg in resolve_config(protocol=protocol, dataset=None, metrics=None, seed=None, params=None,
-                              representation=None, backend=None, batch_size=None):
+    for cfg in resolve_config(EvaluationOptions(protocol=protocol)):
         ds = get_dataset(cfg.dataset, data_dir=data_dir)
         queries.setdefault(cfg.dataset, []).append(query_indices(plan_config(cfg, ds)))
     return {name: np.unique(np.concatenate(parts)) for name, parts in queries.items()}

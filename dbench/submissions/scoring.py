@@ -11,8 +11,19 @@ from typing import Any
 import numpy as np
 
 from dbench.errors import DbenchError, EncoderError
-from dbench.evaluation.pipeline import EvaluationConfig, plan_config, query_indices, resolve_config, run_config
-from dbench.evaluation.result import EvaluationResult
+from dbench.evaluation.options import EvaluationOptions
+from dbench.evaluation.pipeline import (
+    EvaluationConfig,
+    plan_config,
+    query_indices,
+    resolve_config,
+    run_config,
+)
+from dbench.evaluation.result import (
+    EvaluationResult,
+    SubmissionRecord,
+    environment_info,
+)
 from dbench.submissions.metadata import Submission, cleanup, open_submission
 from dbench.submissions.queries import read_codes_file, validate_codes
 from dbench.submissions.sandbox import Limits, run_worker
@@ -37,13 +48,16 @@ def score_submission(
     *,
     protocol: Any = "challenge",
     trust: bool = False,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     data_dir: str | Path | None = None,
     batch_size: int | None = None,
 ) -> list[EvaluationResult]:
-    """Score one submission under ``protocol``; failures become results with status ``failed`` and a reason."""
-    configs = resolve_config(protocol=protocol, dataset=None, metrics=None, seed=None, params=None,
-                             representation=None, backend=None, batch_size=batch_size)
+    """Score one submission under ``protocol``; failures become results with status ``failed`` and a reason.
+
+    ``limits`` bound the sandboxed encoding (default :class:`~dbench.submissions.sandbox.Limits`).
+    """
+    limits = limits or Limits()
+    configs = resolve_config(EvaluationOptions(protocol=protocol, batch_size=batch_size))
     try:
         sub = open_submission(path)
     except DbenchError as exc:
@@ -60,7 +74,10 @@ def _score_one(sub: Submission, cfg: EvaluationConfig, *, trust: bool, limits: L
 
     meta = sub.meta.model_dump()
     fingerprint = sub.fingerprint
-    fail = lambda reason: _failed(cfg, name=sub.meta.name, meta=meta, fingerprint=fingerprint, reason=reason)  # noqa: E731
+
+    def fail(reason: str) -> EvaluationResult:
+        return _failed(cfg, name=sub.meta.name, meta=meta, fingerprint=fingerprint, reason=reason)
+
     if sub.kind == "python" and not trust:
         return fail("Python-file submissions are refused; submit TorchScript, ONNX or codes, or score with --trust")
     try:
@@ -74,11 +91,9 @@ def _score_one(sub: Submission, cfg: EvaluationConfig, *, trust: bool, limits: L
         return fail(str(exc))
     if codes is None or isinstance(codes, str):
         return fail(codes or "sandbox produced no codes")
-    result = run_config(_CodesOnly(sub.meta.name, fingerprint), cfg, encoder_spec=sub.meta.name,
-                        data_dir=data_dir, precomputed=codes)
-    result.submission = meta
-    result.encoder["spec"] = f"{sub.kind}:{sub.artifact.name}"
-    return result
+    result = run_config(_CodesOnly(sub.meta.name, fingerprint), cfg, options=EvaluationOptions(data_dir=data_dir),
+                        encoder_spec=f"{sub.kind}:{sub.artifact.name}", precomputed=codes)
+    return result.model_copy(update={"submission": SubmissionRecord.model_validate(meta)})
 
 
 def _encode_in_sandbox(sub: Submission, cfg: EvaluationConfig, wanted: np.ndarray, *, limits: Limits,
@@ -108,7 +123,7 @@ def _failed(cfg: EvaluationConfig, *, name: str, meta: dict | None, fingerprint:
         seeds=list(cfg.seeds),
         backend="none",
         protocol=cfg.protocol,
-        encoder={"name": name, "fingerprint": fingerprint, "spec": ""},
+        encoder={"name": name or "submission", "fingerprint": fingerprint, "spec": ""},
         metric_params=cfg.metrics,
         scores={},
         seconds={},
@@ -116,11 +131,12 @@ def _failed(cfg: EvaluationConfig, *, name: str, meta: dict | None, fingerprint:
         status="failed",
         error=reason.splitlines()[0] if reason else "failed",
         submission=meta,
+        environment=environment_info(),
     )
 
 
 def result_filename(result: EvaluationResult, index: int) -> str:
     """A safe, ordered file name for a submission's result."""
-    base = (result.submission or {}).get("name") or result.encoder.get("name") or "submission"
+    base = (result.submission.name if result.submission else None) or result.encoder.name or "submission"
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("._") or "submission"
     return f"{index:03d}-{safe}-{result.dataset}-{result.representation}.json"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 import dbench
+from dbench.codes import CodeTable
 from dbench.datasets import get_dataset
-from dbench.evaluation.code_table import CodeTable
 from dbench.evaluation.pipeline import EvaluationConfig, plan_config, query_indices
 
 PARAMS = {"mig": {"n_train": 10_000}, "sap": {"n_train": 10_000, "n_test": 5_000}}

@@ -1,4 +1,4 @@
-"""sample_representation: one posterior sample per observation, reproducible per index."""
+"""The sampled representation: one posterior sample per observation, reproducible per index."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dbench.encoders import sample_representation
-from dbench.encoders.sampling import standard_normal_per_index
-from dbench.errors import EncoderError
+from dbench.codes import represent, sample_representation, standard_normal_per_index
+from dbench.encoders import load_encoder
+from dbench.errors import ConfigError, EncoderError
 
 
 def test_noise_depends_only_on_seed_and_index_not_on_the_batch():
@@ -64,3 +64,37 @@ def test_bad_arguments():
         sample_representation(mean, np.zeros((3, 3)), np.arange(3), 0)
     with pytest.raises(ValueError, match="integer"):
         standard_normal_per_index(np.array([0.5]), 2, 0)
+
+
+def _pair(images):
+    """An encoder returning (mean, logvar): mean = the first three pixels, variance exp(-4)."""
+    codes = images.reshape(images.shape[0], -1)[:, :3].astype(np.float64)
+    return codes, np.full_like(codes, -4.0)
+
+
+def test_represent_gives_mean_or_reproducible_samples():
+    images = np.random.default_rng(1).random((5, 1, 64, 64), dtype=np.float32)
+    indices = np.arange(10, 15)
+    batch = load_encoder(_pair).encode(images)
+    mean_codes = represent(batch.mean, batch.logvar, indices)
+    np.testing.assert_array_equal(mean_codes, _pair(images)[0])
+    first = represent(batch.mean, batch.logvar, indices, representation="sampled", seed=7)
+    again = represent(*load_encoder(_pair).encode_arrays(images), indices, representation="sampled", seed=7)
+    np.testing.assert_array_equal(first, again)
+    assert 0 < np.abs(first - mean_codes).max() < 1.0  # standard deviation exp(-2) ~ 0.14
+    other_seed = represent(batch.mean, batch.logvar, indices, representation="sampled", seed=8)
+    assert not np.array_equal(first, other_seed)
+
+
+def test_sampled_representation_requires_logvar():
+    codes = np.zeros((4, 3))
+    with pytest.raises(EncoderError) as exc:
+        represent(codes, None, np.arange(4), representation="sampled")
+    message = str(exc.value)
+    assert "\n" not in message and "representation='sampled'" in message and "(mean, logvar)" in message
+    np.testing.assert_array_equal(represent(codes, None, np.arange(4)), codes)  # the mean needs no logvar
+
+
+def test_unknown_representation_is_a_config_error():
+    with pytest.raises(ConfigError, match="representation must be one of mean, sampled; got 'median'"):
+        represent(np.zeros((2, 3)), None, np.arange(2), representation="median")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dbench.codes import CodeTable
 from dbench.errors import EncoderError
-from dbench.evaluation.code_table import CodeTable
 
 
 class GridDataset:

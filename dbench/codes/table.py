@@ -1,36 +1,23 @@
 """The encode-once code table: every observation index is encoded at most once per evaluation.
 
 Codes are kept on the host as NumPy (mean and, when the encoder gives one, log-variance), keyed by
-flat observation index. With a cache folder, every encoded batch is also written to disk as a shard,
-keyed by the encoder fingerprint and the dataset, so an interrupted run resumes without re-encoding.
+flat observation index. With a cache folder, every encoded batch is also written to disk as a shard
+(:mod:`dbench.codes.cache`), keyed by the encoder fingerprint and the dataset, so an interrupted run
+resumes without re-encoding.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 import time
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from dbench.codes.cache import ShardCache
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.errors import EncoderError
-
-
-def cache_key(encoder_fingerprint: str, dataset: GroundTruthDataset) -> str:
-    """Folder name of the on-disk cache for one encoder on one dataset."""
-    ident = {
-        "encoder": encoder_fingerprint,
-        "dataset": dataset.name,
-        "factor_sizes": list(dataset.factor_sizes),
-        "observation_shape": list(dataset.observation_shape),
-        "dataset_id": getattr(dataset, "cache_id", ""),
-    }
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
 class CodeTable:
@@ -61,11 +48,13 @@ class CodeTable:
         self._stacked: tuple[np.ndarray, np.ndarray | None] | None = None
         self.n_encoded = 0  # images passed to the encoder by this table (cache hits excluded)
         self.seconds_encoding = 0.0
-        self.cache_path = None
+        self.cache: ShardCache | None = None
         if cache_dir is not None:
-            self.cache_path = Path(cache_dir) / cache_key(fingerprint, dataset)
-            self.cache_path.mkdir(parents=True, exist_ok=True)
-            self._load_shards()
+            self.cache = ShardCache(cache_dir, fingerprint, dataset)
+            for batch, mean, logvar in self.cache.read():
+                keep = self._row_of[batch] < 0
+                if keep.any():
+                    self._append(batch[keep], mean[keep], None if logvar is None else logvar[keep])
 
     def __len__(self) -> int:
         return self._rows
@@ -97,8 +86,8 @@ class CodeTable:
                 self.seconds_encoding += time.perf_counter() - t0
                 self._append(batch, mean, logvar)
                 self.n_encoded += batch.size
-                if self.cache_path is not None:
-                    self._write_shard(batch, mean, logvar)
+                if self.cache is not None:
+                    self.cache.write(batch, mean, logvar)
                 if bar is not None:
                     bar.update(batch.size)
         finally:
@@ -169,32 +158,6 @@ class CodeTable:
             self._stacked = (mean, logvar)
         return self._stacked
 
-    # -- on-disk cache -----------------------------------------------------------------------
-    def _write_shard(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None) -> None:
-        assert self.cache_path is not None
-        arrays = {"indices": batch, "mean": np.asarray(mean)}
-        if logvar is not None:
-            arrays["logvar"] = np.asarray(logvar)
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=self.cache_path)
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        # Shards are named by content so rewriting one is harmless; the rename makes it appear whole.
-        name = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
-        os.replace(tmp, self.cache_path / f"shard-{time.time_ns()}-{name}.npz")
-
-    def _load_shards(self) -> None:
-        assert self.cache_path is not None
-        for shard in sorted(self.cache_path.glob("shard-*.npz")):
-            try:
-                with np.load(shard) as data:
-                    batch = data["indices"].astype(np.int64)
-                    mean = data["mean"]
-                    logvar = data["logvar"] if "logvar" in data.files else None
-            except (OSError, ValueError, KeyError):
-                continue  # a shard that cannot be read is simply re-encoded
-            keep = self._row_of[batch] < 0
-            if keep.any():
-                self._append(batch[keep], mean[keep], None if logvar is None else logvar[keep])
 
 
 def _progress_bar(total: int, desc: str) -> Any:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dbench._cli.exit_codes import EXIT_FAILED, EXIT_OK
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -22,11 +24,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timeout", type=float, default=1800.0, help="wall-time limit per submission, seconds")
     p.add_argument("--memory-gb", type=float, default=8.0, help="memory limit per submission, GiB")
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from dbench.evaluation.report import format_scores
+def run(args: argparse.Namespace) -> int:
+    from dbench.results import format_scores
     from dbench.submissions.sandbox import Limits
     from dbench.submissions.scoring import result_filename, score_submission
 
@@ -42,4 +44,4 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 print(format_scores(result))
                 print(f"wrote {target}")
-    return 1 if failures else 0
+    return EXIT_FAILED if failures else EXIT_OK

@@ -9,17 +9,26 @@ sample whichever batch, plan or metric it appears in.
 ``eps`` comes from a counter-based generator: SplitMix64 (Steele, Lea & Flood 2014) hashes the counter
 ``(seed, index, pair of dimensions)`` into 64 random bits, and Box-Muller turns two uniforms into two
 independent standard normals. Everything is vectorised NumPy uint64 arithmetic.
+
+:func:`represent` picks the representation of encoded codes (the mean, or a sample), and
+:func:`table_representation` does the same for codes looked up in a
+:class:`~dbench.codes.table.CodeTable`, as the evaluation pipeline does.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from dbench.errors import EncoderError
+import numpy as np
 
 from dbench._counter import GOLDEN_GAMMA as _GOLDEN_GAMMA
 from dbench._counter import mix64 as _splitmix64
 from dbench._counter import stream_bits
+from dbench.choices import REPRESENTATIONS
+from dbench.errors import ConfigError, EncoderError
+
+if TYPE_CHECKING:
+    from dbench.codes.table import CodeTable
 
 
 def _uniform_open(bits: np.ndarray) -> np.ndarray:
@@ -88,3 +97,34 @@ def sample_representation(
     out_dtype = np.result_type(mean.dtype, np.float32)
     sample = mean.astype(np.float64) + np.exp(0.5 * logvar.astype(np.float64)) * eps
     return sample.astype(out_dtype)
+
+
+def check_representation(representation: str) -> str:
+    """``representation`` if it is one of :data:`~dbench.choices.REPRESENTATIONS`, else a ConfigError."""
+    if representation not in REPRESENTATIONS:
+        raise ConfigError(f"representation must be one of {', '.join(REPRESENTATIONS)}; got {representation!r}")
+    return representation
+
+
+def represent(
+    mean: np.ndarray, logvar: np.ndarray | None, indices: np.ndarray, *, representation: str = "mean", seed: int = 0
+) -> np.ndarray:
+    """Codes of observations ``indices`` in ``representation``: ``mean`` itself, or one sample each.
+
+    ``mean`` and ``logvar`` are what an encoder returned for those observations (e.g. the fields of
+    :meth:`dbench.encoders.LoadedEncoder.encode`'s batch); ``seed`` seeds the sample's noise.
+    """
+    if check_representation(representation) == "mean":
+        return mean
+    return sample_representation(mean, logvar, indices, seed)
+
+
+def table_representation(table: CodeTable, indices: np.ndarray, representation: str, seed: int) -> np.ndarray:
+    """Float64 codes ``indices.shape + (D,)`` from ``table`` in ``representation`` (any index shape)."""
+    mean = table.lookup(indices).astype(np.float64, copy=False)
+    if check_representation(representation) == "mean":
+        return mean
+    logvar = table.lookup(indices, part="logvar").astype(np.float64, copy=False)
+    flat_idx = np.asarray(indices, dtype=np.int64).ravel()
+    sampled = sample_representation(mean.reshape(flat_idx.size, -1), logvar.reshape(flat_idx.size, -1), flat_idx, seed)
+    return np.asarray(sampled, dtype=np.float64).reshape(mean.shape)

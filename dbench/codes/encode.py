@@ -1,4 +1,4 @@
-"""Encoding observation indices into codes (the simple, uncached path used by standalone metric calls)."""
+"""Encoding a plan's observation indices into codes: the uncached path of standalone metric calls."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.codes.table import CodeTable
 from dbench.datasets.base import GroundTruthDataset
 
 
@@ -19,10 +20,8 @@ def encode_plan_requests(
     """Encode every unique flat index in ``requests`` once; return codes shaped ``index.shape + (D,)``.
 
     ``encode_fn(images) -> np.ndarray (n, D)`` takes float32 ``(n, C, H, W)`` images. The same
-    :class:`~dbench.evaluation.code_table.CodeTable` as the pipeline, without a cache.
+    :class:`~dbench.codes.table.CodeTable` as the pipeline, without a cache.
     """
-    from dbench.evaluation.code_table import CodeTable
-
     table = CodeTable(dataset, lambda images: (np.asarray(encode_fn(images)), None), batch_size=batch_size)
     for idx in requests.values():
         table.ensure(idx)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from dbench._cli.exit_codes import EXIT_FAILED, EXIT_OK
+
 _EPILOG = """examples:
   dbench leaderboard build --results leaderboard/results/                    # writes leaderboard/README.md, index.html
   dbench leaderboard build --results leaderboard/results/ --out site/        # somewhere else
@@ -30,10 +32,10 @@ def register(subparsers: Any) -> None:
                            epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     build.add_argument("--results", required=True, metavar="DIR", help="folder with result JSON files (searched recursively)")
     build.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: leaderboard/)")
-    build.set_defaults(func=_run_build)
+    build.set_defaults(func=run_build)
 
 
-def _run_build(args: argparse.Namespace) -> int:
+def run_build(args: argparse.Namespace) -> int:
     from dbench.leaderboard.build import build_leaderboard
 
     report = build_leaderboard(args.results, args.out)
@@ -43,4 +45,4 @@ def _run_build(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{report.n_ranked} ranked entries from {report.n_files - len(report.refused)} result files"
           + (f"; {len(report.refused)} refused" if report.refused else ""))
-    return 1 if report.refused else 0
+    return EXIT_FAILED if report.refused else EXIT_OK

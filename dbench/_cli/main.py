@@ -1,0 +1,103 @@
+"""``dbench``: build the parser from the subcommand modules and plugins, run one command.
+
+Every user-facing failure is one line on stderr (what is wrong and how to fix it) and an exit code
+from :mod:`dbench._cli.exit_codes`; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from dbench._cli import check, evaluate, leaderboard, protocols, score
+from dbench._cli import list as list_command
+from dbench._cli.exit_codes import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from dbench._cli.plugins import add_plugin_commands
+from dbench._version import __version__
+from dbench.errors import DbenchError, EncoderError
+
+#: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
+COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score)
+
+EPILOG = f"""examples:
+  dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
+  dbench evaluate my_encoder.py --metrics mig dci --seed 1 --out result.json
+  dbench evaluate run_dir/ --protocol dlib --backend auto --cache-dir ~/.cache/dbench
+  dbench check my_encoder.py                                # seconds: shape, determinism, speed
+  dbench train beta_vae --steps 2000 --seed 0 --out runs/beta_vae   # with the reference models
+
+{EXIT_CODES_HELP}"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit code 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"dbench: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser(*, warn: Any = None) -> argparse.ArgumentParser:
+    """The ``dbench`` parser with the built-in subcommands and those of installed plugins.
+
+    ``warn(line)`` receives the one-line warning of a plugin that cannot be loaded (default: stderr).
+    """
+    parser = _Parser(
+        prog="dbench",
+        description="Evaluate any encoder on disentanglement metrics, fast and reproducibly.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"dbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    add_plugin_commands(sub, warn or (lambda line: print(line, file=sys.stderr)))
+    return parser
+
+
+def exit_code(exc: DbenchError) -> int:
+    """The exit code of a user-facing error: the encoder failed (1), else usage or configuration (2)."""
+    return EXIT_FAILED if isinstance(exc, EncoderError) else EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dbench ARGV``; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args) or EXIT_OK)
+    except DbenchError as exc:
+        if debug:
+            raise
+        print(f"dbench: error: {_one_line(exc)}", file=sys.stderr)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        print("dbench: interrupted (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        print(
+            f"dbench: unexpected error: {exc.__class__.__name__}: {_one_line(exc)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -1,0 +1,104 @@
+"""What to evaluate and where things are: the options of one call to :func:`dbench.evaluate`.
+
+One frozen dataclass replaces the keyword arguments that used to be threaded through ``evaluate``,
+``evaluate_all`` and ``resolve_config``. Every field is optional: what is not given comes from the
+protocol (default ``quick``). The values are checked and normalised once, here (a single metric
+name becomes a one-name tuple, a single seed a one-seed tuple), so every later stage reads plain data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+from dbench.choices import BACKENDS, REPRESENTATIONS, BackendName, Representation
+from dbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dbench.protocols import Protocol
+
+#: What ``protocol=`` accepts: a bundled name, a YAML file, a mapping, or a loaded Protocol.
+ProtocolSpec = Union[str, "os.PathLike[str]", Mapping[str, Any], "Protocol"]
+PathSpec = Union[str, "os.PathLike[str]"]
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and hasattr(value, "__index__")  # int and NumPy integers
+
+
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Metric names as a tuple; None (or an empty list, as before) means the protocol's."""
+    if not value:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"metrics: expected metric names such as 'mig' or ['mig', 'dci']; got {value!r}")
+    return names
+
+
+def _seeds(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    values = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else [value]
+    if not values or not all(_is_integer(s) for s in values):
+        raise ConfigError(f"seed: expected an integer or a non-empty list of integers; got {value!r}")
+    return tuple(int(s) for s in values)
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{what}: got {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationOptions:
+    """The options of an evaluation: the keyword arguments of :func:`dbench.evaluate` (see there).
+
+    Each overrides what the protocol (default ``quick``) says. ``data_dir``, ``cache_dir`` and
+    ``progress`` say where things are and how to report; the others what to evaluate. A single metric
+    name or seed may be given for a list of them; read the seeds as :attr:`seeds`.
+    """
+
+    protocol: ProtocolSpec | None = None
+    dataset: str | None = None
+    metrics: Sequence[str] | None = None  # stored as a tuple
+    seed: int | Sequence[int] | None = None  # stored as a tuple; read it as ``seeds``
+    params: Mapping[str, Mapping[str, Any]] | None = field(default_factory=dict)  # stored as a dict
+    representation: Representation | None = None
+    backend: BackendName | None = None
+    batch_size: int | None = None
+    data_dir: PathSpec | None = None
+    cache_dir: PathSpec | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # normalising a frozen dataclass once, at construction
+        set_(self, "metrics", _names(self.metrics))
+        set_(self, "seed", _seeds(self.seed))
+        if self.dataset is not None and (not isinstance(self.dataset, str) or not self.dataset):
+            raise ConfigError(f"dataset: expected a dataset name such as 'dsprites'; got {self.dataset!r}")
+        params = {} if self.params is None else self.params
+        if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
+            raise ConfigError(f"params: expected a mapping of metric names to parameter mappings, e.g. "
+                              f"{{'mig': {{'n_train': 5000}}}}; got {self.params!r}")
+        set_(self, "params", {str(k): dict(v) for k, v in params.items()})
+        _choice(self.representation, REPRESENTATIONS, "representation")
+        _choice(self.backend, BACKENDS, "backend")
+        if self.batch_size is not None and not (_is_integer(self.batch_size) and int(self.batch_size) >= 1):
+            raise ConfigError(f"batch_size: expected an integer >= 1; got {self.batch_size!r}")
+
+    @property
+    def seeds(self) -> tuple[int, ...] | None:
+        """The seeds given, as a tuple (None: the protocol's)."""
+        return self.seed  # type: ignore[return-value]  # normalised in __post_init__
+
+    @property
+    def overrides_protocol(self) -> bool:
+        """Whether metrics, parameters or seeds differ from the protocol's (a derived protocol)."""
+        return bool(self.metrics or self.params or self.seed is not None)
+
+
+__all__ = ["EvaluationOptions", "PathSpec", "ProtocolSpec"]

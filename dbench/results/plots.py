@@ -1,0 +1,58 @@
+"""Plots of one result: the score bars, DCI's importance matrix, the probes' learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbench.evaluation.result import EvaluationResult
+from dbench.results.table import score_rows
+
+
+def write_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
+    """Write the plots a person would rather look at; returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [_plot_score_table(result, out_dir / "scores.png")]
+    artifacts: dict[str, Any] = result.artifacts
+    if "dci" in artifacts and "importance" in artifacts["dci"]:
+        from dbench.plots.dci import plot_importance_matrix
+
+        paths.append(
+            plot_importance_matrix(
+                artifacts["dci"]["importance"],
+                factor_names=artifacts["dci"].get("factor_names"),
+                path=out_dir / "dci_importance.png",
+            )
+        )
+    if "downstream_task" in result.scores:
+        from dbench.probes.plots import plot_learning_curves
+
+        paths.append(plot_learning_curves(result.scores["downstream_task"], out_dir / "downstream_task.png"))
+    return [Path(p) for p in paths]
+
+
+def _plot_score_table(result: EvaluationResult, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in score_rows(result) if 0.0 <= r[2] <= 1.0 and ":" not in r[1]]
+    labels = [f"{m}.{k}" for m, k, *_ in rows]
+    values = [r[2] for r in rows]
+    errors = [r[3] or 0.0 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+    ax.barh(range(len(rows)), values, xerr=errors, color="#4C72B0")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score")
+    ax.set_title(f"{result.encoder.name} on {result.dataset}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["write_plots"]

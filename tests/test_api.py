@@ -1,0 +1,101 @@
+"""The Python entry points: ``dbench.evaluate`` / ``evaluate_all`` and their options object."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dbench
+from dbench.choices import BACKENDS, REPRESENTATIONS
+from dbench.errors import ConfigError
+from dbench.evaluation.options import EvaluationOptions
+
+TWO_REPRESENTATIONS = {
+    "name": "both", "version": 1, "datasets": ["tiny_dsprites"], "representation": ["mean", "sampled"],
+    "seeds": [0], "metrics": {"mig": {"n_train": 200}},
+}
+
+
+def _never_called(images):
+    raise AssertionError("the encoder must not be called")
+
+
+def _pair(images):
+    n = images.shape[0]
+    flat = images.reshape(n, -1)
+    codes = np.stack([flat.mean(axis=1), flat[:, ::7].mean(axis=1), flat[:, ::3].std(axis=1)], axis=1)
+    return codes, np.full_like(codes, -3.0)
+
+
+def test_evaluate_shows_its_real_signature():
+    for function in (dbench.evaluate, dbench.evaluate_all):
+        parameters = inspect.signature(function).parameters
+        assert next(iter(parameters)) == "encoder"
+        # The keyword arguments are exactly the options' fields, in order, with the same defaults.
+        fields = dataclasses.fields(EvaluationOptions)
+        assert list(parameters)[1:] == [f.name for f in fields]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
+        assert parameters["progress"].default is False and parameters["protocol"].default is None
+    assert "representation :" in dbench.evaluate.__doc__ and "cache_dir :" in dbench.evaluate.__doc__
+
+
+def test_import_dbench_stays_cheap():
+    heavy = ("numpy", "pydantic", "torch", "dbench.evaluation")
+    code = f"import sys, dbench; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_evaluate_refuses_a_protocol_with_several_evaluations_before_encoding():
+    with pytest.raises(ConfigError) as info:
+        dbench.evaluate(_never_called, protocol=TWO_REPRESENTATIONS)
+    message = str(info.value)
+    assert "\n" not in message and "2 evaluations" in message
+    assert "tiny_dsprites/mean, tiny_dsprites/sampled" in message
+    assert "representation=" in message and "dbench.evaluate_all" in message
+
+
+def test_evaluate_all_gives_one_result_per_pair_and_evaluate_one_when_chosen():
+    results = dbench.evaluate_all(_pair, protocol=TWO_REPRESENTATIONS, backend="numpy")
+    assert [(r.dataset, r.representation) for r in results] == [("tiny_dsprites", "mean"), ("tiny_dsprites", "sampled")]
+    assert all(r.status == "ok" for r in results)
+    chosen = dbench.evaluate(_pair, protocol=TWO_REPRESENTATIONS, backend="numpy", representation="sampled")
+    assert chosen.scores == results[1].scores
+
+
+def test_options_normalise_single_names_and_seeds():
+    options = EvaluationOptions(metrics="mig", seed=np.int64(3))
+    assert options.metrics == ("mig",) and options.seeds == (3,)
+    assert EvaluationOptions(metrics=["mig", "dci"], seed=[0, 1]).seeds == (0, 1)
+    assert EvaluationOptions(metrics=[]).metrics is None  # as before: the protocol's metrics
+    assert EvaluationOptions(params=None).params == {}
+    assert not EvaluationOptions().overrides_protocol and EvaluationOptions(seed=0).overrides_protocol
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.dataset = "dsprites"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"representation": "median"}, f"representation: got 'median'; allowed: {', '.join(REPRESENTATIONS)}"),
+    ({"backend": "jax"}, f"backend: got 'jax'; allowed: {', '.join(BACKENDS)}"),
+    ({"batch_size": 0}, "batch_size: expected an integer >= 1; got 0"),
+    ({"seed": 1.5}, "seed: expected an integer"),
+    ({"seed": []}, "seed: expected an integer or a non-empty list"),
+    ({"metrics": ["mig", 3]}, "metrics: expected metric names"),
+    ({"params": {"mig": 5}}, "params: expected a mapping"),
+    ({"dataset": ""}, "dataset: expected a dataset name"),
+])
+def test_options_refuse_bad_values_in_one_line(kwargs, fragment):
+    with pytest.raises(ConfigError) as info:
+        EvaluationOptions(**kwargs)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_single_metric_name_is_one_metric():
+    result = dbench.evaluate(_pair, dataset="tiny_dsprites", metrics="mig", params={"mig": {"n_train": 200}},
+                             backend="numpy")
+    assert set(result.scores) == {"mig"}
