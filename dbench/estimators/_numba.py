@@ -78,6 +78,7 @@ def numba_cache_folder() -> Path | None:
 
 if HAVE_NUMBA:
     from numba.core.caching import FunctionCache
+    from numba.core.dispatcher import Dispatcher
 
     class _UserFolderCache(FunctionCache):
         """numba's function cache, which never fails the call it serves.
@@ -136,6 +137,8 @@ def kernel(**options: Any) -> Callable[[Callable[..., Any]], Any]:
         if not HAVE_NUMBA:
             return function
         dispatcher = numba.njit(nogil=True, **options)(function)
+        if not isinstance(dispatcher, Dispatcher):  # NUMBA_DISABLE_JIT=1: the plain function, nothing to cache
+            return dispatcher
         folder = _kernel_cache_folder()
         cache = None if folder is None else _user_folder_cache(function, folder)
         if cache is not None:
