@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from dbench.estimators import boosted_trees
+from dbench.estimators.boosted_trees._gradients import initial_raw
+from dbench.estimators.boosted_trees._split_scan import best_cuts4, scan_buffers
 
 pytestmark = pytest.mark.skipif(not boosted_trees.numba_available(), reason="numba not installed")
 GradientBoostingClassifier = pytest.importorskip("sklearn.ensemble").GradientBoostingClassifier
@@ -44,8 +46,8 @@ def test_same_trees_predictions_and_importances_as_sklearn(n_classes, integer_co
 
 def test_initial_raw_prediction_is_the_prior_log_odds():
     y = np.array([0, 0, 0, 1])
-    assert boosted_trees._initial_raw(y, 2)[0] == pytest.approx(np.log(1 / 3))
-    raw = boosted_trees._initial_raw(np.array([0, 1, 1, 2, 2, 2]), 3)
+    assert initial_raw(y, 2)[0] == pytest.approx(np.log(1 / 3))
+    raw = initial_raw(np.array([0, 1, 1, 2, 2, 2]), 3)
     assert np.exp(raw) / np.exp(raw).sum() == pytest.approx([1 / 6, 2 / 6, 3 / 6])
 
 
@@ -111,13 +113,9 @@ def test_pruned_split_scan_finds_the_plain_scans_best_cut(seed):
     inverse = np.concatenate([[0.0], 1.0 / np.arange(1, n + 1)])
     start, end = (0, n) if seed % 2 == 0 else (n // 5, n - n // 7)
     total = float(np.cumsum(g[lists[0, start:end]])[-1])
-    features = np.array([0, 1, 2, 3], dtype=np.int64)
-    proxy, position = np.empty(4), np.empty(4, dtype=np.int64)
-    blocks = n // boosted_trees._BLOCK + 2
-    boosted_trees._best_cuts4(
-        lists, x, g, features, start, end, total, inverse, proxy, position,
-        np.empty((4, blocks)), np.empty((4, blocks)), np.empty((4, blocks)),
-    )
+    scan = scan_buffers(n)
+    scan.features[:] = [0, 1, 2, 3]
+    best_cuts4(lists, x, g, start, end, total, inverse, scan)
     for d in range(n_features):
         expected_proxy, expected_position = _plain_scan(lists[d], x[d], g, start, end, total, inverse)
-        assert (proxy[d], position[d]) == (expected_proxy, expected_position)
+        assert (scan.proxy[d], scan.position[d]) == (expected_proxy, expected_position)

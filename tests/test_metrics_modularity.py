@@ -15,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from test_metrics_common import GOLDEN_CASES, dlib_case
 
+from dbench.estimators.exact_logistic import exact_logistic_regression
+from dbench.estimators.exact_logistic._objective import multinomial_loss_gradient
 from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics.modularity import (
-    _multinomial_loss_gradient,
     explicitness,
-    logistic_regression_lbfgs,
     macro_roc_auc,
     modularity_explicitness,
     modularity_from_mutual_information,
@@ -95,7 +95,7 @@ def _classification_problem(n_classes: int, n: int = 400, n_latents: int = 4, se
 def test_lbfgs_fit_reproduces_sklearn_logistic_regression(n_classes, max_iter):
     # max_iter=5 stops far from the optimum: the iterates themselves must coincide, not just the optimum.
     x, y = _classification_problem(n_classes, seed=n_classes)
-    fit = logistic_regression_lbfgs(x, y, max_iter=max_iter)
+    fit = exact_logistic_regression(x, y, max_iter=max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference = LogisticRegression(max_iter=max_iter).fit(x, y)
@@ -115,7 +115,7 @@ def test_multinomial_objective_is_stable_for_huge_logits():
     design = np.vstack([x.T, np.ones(50)])
     weights = 300.0 * rng.standard_normal((4, 4))
     l2 = 0.01
-    loss, gradient = _multinomial_loss_gradient(design, y, 4, l2)(weights.ravel())
+    loss, gradient = multinomial_loss_gradient(design, y, 4, l2)(weights.ravel())
     logits = design.T @ weights
     one_hot = np.eye(4)[y]
     expected_loss = np.mean(logsumexp(logits, axis=1) - logits[np.arange(50), y]) + 0.5 * l2 * np.sum(weights[:3] ** 2)

@@ -103,11 +103,12 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
             warn_degenerate("beta_vae: the pair features do not vary (constant codes?); the classifier can only "
                             "predict one factor, so the accuracy is about 1 / n_factors")
         # scikit-learn's LogisticRegression() iterates, reproduced with a cheaper loss (same scipy
-        # L-BFGS-B call, objective, options and start; see dbench/estimators/logistic_lbfgs.py).
-        from dbench.estimators.logistic_lbfgs import logistic_regression_lbfgs, single_blas_thread
+        # L-BFGS-B call, objective, options and start; see dbench/estimators/exact_logistic/).
+        from dbench.estimators.exact_logistic import exact_logistic_regression
+        from dbench.estimators.threads import single_blas_thread
 
         with single_blas_thread():
-            model = logistic_regression_lbfgs(train_x, train_y)
+            model = exact_logistic_regression(train_x, train_y)
             train_pred, eval_pred = model.predict(train_x), model.predict(eval_x)
     return {
         "train_accuracy": float(np.mean(train_pred == train_y)),

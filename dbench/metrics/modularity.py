@@ -14,7 +14,7 @@ standardisation with the training mean and population standard deviation; scikit
 ``LogisticRegression()`` with its defaults (``C=1``, lbfgs, multinomial for more than two classes,
 ``max_iter=100``); AUC of ``predict_proba`` against a one-hot of the labels, macro-averaged.
 
-Speed: scikit-learn's fit is reproduced step for step by :func:`logistic_regression_lbfgs` (scipy's
+Speed: scikit-learn's fit is reproduced step for step by :func:`exact_logistic_regression` (scipy's
 L-BFGS-B, the optimiser scikit-learn calls, on the same objective evaluated with vectorised NumPy), so
 the 100-iteration iterate dlib reports is the same; ``solver="sklearn"`` runs scikit-learn itself.
 
@@ -33,11 +33,8 @@ from array_api_compat import array_namespace
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
-from dbench.estimators.logistic_lbfgs import (  # noqa: F401 (re-exported: the loss is tested here)
-    _multinomial_loss_gradient,
-    logistic_regression_lbfgs,
-    single_blas_thread,
-)
+from dbench.estimators.exact_logistic import exact_logistic_regression
+from dbench.estimators.threads import single_blas_thread
 from dbench.metrics._sampling import check_int_param
 from dbench.metrics._validation import warn_degenerate
 from dbench.metrics.mig import (
@@ -130,7 +127,7 @@ def _sklearn_fit(x_train: np.ndarray, y_train: np.ndarray) -> Any:
     return LogisticRegression(C=LOGISTIC_C, max_iter=LOGISTIC_MAX_ITER, tol=LOGISTIC_TOL).fit(x_train, y_train)
 
 
-_FITS = {"lbfgs": logistic_regression_lbfgs, "sklearn": _sklearn_fit}
+_FITS = {"lbfgs": exact_logistic_regression, "sklearn": _sklearn_fit}
 
 
 def explicitness(
@@ -138,7 +135,7 @@ def explicitness(
 ) -> tuple[float, float]:
     """Mean over factors of the macro one-vs-rest ROC AUC of a logistic regression: ``(train, test)``.
 
-    ``solver="lbfgs"`` (default) fits with :func:`logistic_regression_lbfgs`, ``"sklearn"`` with
+    ``solver="lbfgs"`` (default) fits with :func:`exact_logistic_regression`, ``"sklearn"`` with
     scikit-learn's estimator; both give dlib's ``LogisticRegression()`` to rounding error.
     """
     if solver not in SOLVERS:
@@ -185,7 +182,7 @@ def modularity_explicitness(
         Histogram bins per latent for the mutual information (dlib: 20).
     solver : {"lbfgs", "sklearn"}
         How dlib's ``LogisticRegression()`` is fitted: ``"lbfgs"`` runs scikit-learn's optimiser on a
-        vectorised objective (:func:`logistic_regression_lbfgs`, same result, much faster);
+        vectorised objective (:func:`exact_logistic_regression`, same result, much faster);
         ``"sklearn"`` runs scikit-learn's estimator itself.
 
     Returns

@@ -6,9 +6,9 @@ and its accuracy on both sets is reported. Two predictors, as in the study's two
 
 * ``logistic_regression_cv``: ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))``. By default
   (``logistic_solver="exact"``) scikit-learn's own procedure and optimiser on a vectorised objective
-  (:func:`dbench.estimators.logistic_lbfgs.logistic_regression_cv_exact`, host NumPy): the same chosen
+  (:func:`dbench.estimators.exact_logistic.exact_logistic_regression_cv`, host NumPy): the same chosen
   ``C`` and iterates as scikit-learn. ``logistic_solver="batched"`` solves all factors, folds and ``C``
-  values at once on the codes' backend (:mod:`dbench.estimators.logistic`; CuPy/torch), agreeing with
+  values at once on the codes' backend (:mod:`dbench.estimators.batched_logistic`; CuPy/torch), agreeing with
   scikit-learn's accuracies to ~1e-3;
 * ``gradient_boosting``: ``GradientBoostingClassifier()`` with scikit-learn's defaults (CPU).
 
@@ -29,8 +29,9 @@ from array_api_compat import array_namespace
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
-from dbench.estimators.logistic import logistic_regression_cv
-from dbench.estimators.logistic_lbfgs import logistic_regression_cv_exact, single_blas_thread
+from dbench.estimators.batched_logistic import batched_logistic_regression_cv
+from dbench.estimators.exact_logistic import exact_logistic_regression_cv
+from dbench.estimators.threads import single_blas_thread
 from dbench.metrics._validation import check_codes, check_pair, warn_degenerate
 from dbench.metrics.spec import MetricSpec, Plan
 from dbench.probes.summaries import summarize
@@ -50,14 +51,14 @@ def predict_logistic_regression_cv(X_train: Any, y_train: np.ndarray, X_test: An
     (array-API solver on the codes' backend).
     """
     if params.get("logistic_solver", "exact") == "batched":
-        result = logistic_regression_cv(X_train, y_train, Cs=params["Cs"], n_folds=params["n_folds"])
+        result = batched_logistic_regression_cv(X_train, y_train, Cs=params["Cs"], n_folds=params["n_folds"])
         return result.predict(X_train), result.predict(X_test)
     # scipy's L-BFGS-B runs on the host: convert once here.
     X_train_np = np.asarray(to_numpy(X_train), dtype=np.float64)
     X_test_np = np.asarray(to_numpy(X_test), dtype=np.float64)
 
     def fit(i: int) -> Any:
-        return logistic_regression_cv_exact(X_train_np, y_train[:, i], Cs=params["Cs"], n_folds=params["n_folds"])
+        return exact_logistic_regression_cv(X_train_np, y_train[:, i], Cs=params["Cs"], n_folds=params["n_folds"])
 
     n_factors = y_train.shape[1]
     workers = min(n_factors, len(os.sched_getaffinity(0))) if X_train_np.shape[0] >= _THREADED_FROM else 1

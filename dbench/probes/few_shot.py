@@ -32,7 +32,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
-from dbench.estimators.logistic import encode_labels, fit_logistic_regression
+from dbench.estimators.batched_logistic import batched_logistic_regression, encode_labels
 from dbench.metrics._validation import check_codes
 from dbench.metrics.spec import MetricSpec, Plan
 
@@ -176,7 +176,7 @@ def probe_scores(
     encoded = np.searchsorted(classes, labels)
     y = xp.asarray(encoded, device=device)
     if probe == "linear":
-        fit = fit_logistic_regression(train, y, C=C, n_classes=classes.size)
+        fit = batched_logistic_regression(train, y, C=C, n_classes=classes.size)
         predicted = _to_host(fit.predict(test_codes))
     else:
         predicted = _to_host(_knn_classify(xp, train, y, test_codes, n_nb, classes.size))

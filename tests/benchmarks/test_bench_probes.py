@@ -4,7 +4,7 @@ Size: disentanglement_lib's defaults (training sizes 10, 100, 1000, 10 000; 5000
 latents; the 5 dSprites factors with 3, 6, 40, 32 and 32 values), on precomputed random codes.
 
 * ``downstream-lr`` — dbench's default, ``logistic_solver="exact"`` (scikit-learn's procedure and
-  optimiser on a vectorised objective, :mod:`dbench.estimators.logistic_lbfgs`);
+  optimiser on a vectorised objective, :mod:`dbench.estimators.exact_logistic`);
 * ``downstream-lr-batched`` — the array-API batched solver (``logistic_solver="batched"``);
 * ``downstream-lr-sklearn`` — disentanglement_lib's loop (one ``LogisticRegressionCV(Cs=10,
   cv=KFold(5))`` per factor and size) on the same data. It also checks that the exact path gives the

@@ -14,12 +14,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import KFold
 
-from dbench.estimators.logistic import (
-    c_grid,
-    fit_logistic_regression,
-    kfold_masks,
-    logistic_regression_cv,
+from dbench.estimators.batched_logistic import (
+    batched_logistic_regression,
+    batched_logistic_regression_cv,
 )
+from dbench.estimators.model_selection import c_grid, kfold_masks
 
 
 def _problem(seed: int, n: int, d: int, k: int, noise: float = 1.0):
@@ -42,7 +41,7 @@ def _sklearn_layout(fit, row: int, k: int):
 def test_matches_sklearn_optimum(k, C):
     X, y = _problem(k * 7 + int(C * 10), n=120, d=4, k=k)
     ref = LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(X, y)
-    fit = fit_logistic_regression(X, y, C=C, n_classes=k, tol=1e-9)
+    fit = batched_logistic_regression(X, y, C=C, n_classes=k, tol=1e-9)
     coef, intercept = _sklearn_layout(fit, 0, k)
     scale = np.max(np.abs(ref.coef_))
     assert np.max(np.abs(coef - ref.coef_)) <= 1e-4 * scale
@@ -56,9 +55,9 @@ def test_batch_of_mixed_problems_equals_separate_solves():
     rng = np.random.default_rng(2)
     labels = np.stack([rng.integers(0, k, 80) for k in (2, 3, 4)])
     Cs = np.array([0.3, 3.0, 1.0])
-    batch = fit_logistic_regression(X, labels, C=Cs, n_classes=[2, 3, 4], tol=1e-9)
+    batch = batched_logistic_regression(X, labels, C=Cs, n_classes=[2, 3, 4], tol=1e-9)
     for b, k in enumerate((2, 3, 4)):
-        alone = fit_logistic_regression(X, labels[b], C=Cs[b], n_classes=k, tol=1e-9)
+        alone = batched_logistic_regression(X, labels[b], C=Cs[b], n_classes=k, tol=1e-9)
         np.testing.assert_allclose(np.asarray(batch.coef[b, :, :k]), np.asarray(alone.coef[0]), atol=1e-6)
         np.testing.assert_allclose(np.asarray(batch.intercept[b, :k]), np.asarray(alone.intercept[0]), atol=1e-6)
         assert np.all(np.asarray(batch.coef[b, :, k:]) == 0)
@@ -67,15 +66,15 @@ def test_batch_of_mixed_problems_equals_separate_solves():
 def test_zero_weight_equals_dropping_rows():
     X, y = _problem(3, n=90, d=3, k=3)
     keep = np.arange(90) % 3 != 0
-    weighted = fit_logistic_regression(X, y, C=2.0, n_classes=3, sample_weight=keep.astype(float), tol=1e-9)
-    subset = fit_logistic_regression(X[keep], y[keep], C=2.0, n_classes=3, tol=1e-9)
+    weighted = batched_logistic_regression(X, y, C=2.0, n_classes=3, sample_weight=keep.astype(float), tol=1e-9)
+    subset = batched_logistic_regression(X[keep], y[keep], C=2.0, n_classes=3, tol=1e-9)
     np.testing.assert_allclose(np.asarray(weighted.coef), np.asarray(subset.coef), atol=1e-6)
 
 
 def test_newton_and_lbfgs_reach_the_same_optimum():
     X, y = _problem(4, n=100, d=3, k=4, noise=0.3)
-    newton = fit_logistic_regression(X, y, C=50.0, n_classes=4, newton_after=0, tol=1e-9)
-    lbfgs = fit_logistic_regression(X, y, C=50.0, n_classes=4, newton_after=10**6, tol=1e-9, max_iter=5000)
+    newton = batched_logistic_regression(X, y, C=50.0, n_classes=4, newton_after=0, tol=1e-9)
+    lbfgs = batched_logistic_regression(X, y, C=50.0, n_classes=4, newton_after=10**6, tol=1e-9, max_iter=5000)
     np.testing.assert_allclose(np.asarray(newton.coef), np.asarray(lbfgs.coef), rtol=1e-4, atol=1e-5)
 
 
@@ -103,7 +102,7 @@ def test_cv_matches_logistic_regression_cv():
         ],
         axis=1,
     )
-    result = logistic_regression_cv(X, labels)
+    result = batched_logistic_regression_cv(X, labels)
     ours = result.predict(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -116,36 +115,36 @@ def test_cv_matches_logistic_regression_cv():
 
 def test_deterministic():
     X, y = _problem(6, n=60, d=3, k=3)
-    a = logistic_regression_cv(X, y)
-    b = logistic_regression_cv(X, y)
+    a = batched_logistic_regression_cv(X, y)
+    b = batched_logistic_regression_cv(X, y)
     np.testing.assert_array_equal(np.asarray(a.fit.coef), np.asarray(b.fit.coef))
 
 
 def test_backends_agree():
     X, y = _problem(7, n=60, d=3, k=3)
-    ref = fit_logistic_regression(X, y, C=1.0, n_classes=3, tol=1e-9)
+    ref = batched_logistic_regression(X, y, C=1.0, n_classes=3, tol=1e-9)
     import array_api_strict as xps
 
-    strict = fit_logistic_regression(xps.asarray(X), xps.asarray(y), C=1.0, n_classes=3, tol=1e-9)
+    strict = batched_logistic_regression(xps.asarray(X), xps.asarray(y), C=1.0, n_classes=3, tol=1e-9)
     np.testing.assert_allclose(np.from_dlpack(strict.coef), np.asarray(ref.coef), atol=1e-7)
     torch = pytest.importorskip("torch")
-    tfit = fit_logistic_regression(torch.asarray(X), torch.asarray(y), C=1.0, n_classes=3, tol=1e-9)
+    tfit = batched_logistic_regression(torch.asarray(X), torch.asarray(y), C=1.0, n_classes=3, tol=1e-9)
     np.testing.assert_allclose(tfit.coef.numpy(), np.asarray(ref.coef), atol=1e-7)
-    cv_torch = logistic_regression_cv(torch.asarray(X), y)
-    np.testing.assert_array_equal(cv_torch.predict(torch.asarray(X)), logistic_regression_cv(X, y).predict(X))
+    cv_torch = batched_logistic_regression_cv(torch.asarray(X), y)
+    np.testing.assert_array_equal(cv_torch.predict(torch.asarray(X)), batched_logistic_regression_cv(X, y).predict(X))
 
 
 def test_bad_input():
     X, y = _problem(8, n=30, d=2, k=3)
     with pytest.raises(ValueError, match="n_classes"):
-        fit_logistic_regression(X, y, C=1.0, n_classes=1)
+        batched_logistic_regression(X, y, C=1.0, n_classes=1)
     with pytest.raises(ValueError, match="C must be positive"):
-        fit_logistic_regression(X, y, C=0.0, n_classes=3)
+        batched_logistic_regression(X, y, C=0.0, n_classes=3)
     with pytest.raises(ValueError, match="samples"):
-        fit_logistic_regression(X, y[:10], C=1.0, n_classes=3)
+        batched_logistic_regression(X, y[:10], C=1.0, n_classes=3)
     with pytest.raises(ValueError, match="encoded labels"):
-        fit_logistic_regression(X, y + 5, C=1.0, n_classes=3)
+        batched_logistic_regression(X, y + 5, C=1.0, n_classes=3)
     with pytest.raises(ValueError, match="single class"):
-        logistic_regression_cv(X, np.zeros(30, dtype=int))
+        batched_logistic_regression_cv(X, np.zeros(30, dtype=int))
     with pytest.raises(ValueError, match="folds"):
-        logistic_regression_cv(X[:4], y[:4])
+        batched_logistic_regression_cv(X[:4], y[:4])

@@ -1,4 +1,4 @@
-"""``logistic_regression_cv_exact`` against scikit-learn 1.9's ``LogisticRegressionCV(Cs=10, cv=KFold(5))``.
+"""``exact_logistic_regression_cv`` against scikit-learn 1.9's ``LogisticRegressionCV(Cs=10, cv=KFold(5))``.
 
 The exact path runs scikit-learn's own procedure and optimiser on a vectorised objective, so it must
 pick the same ``C``, take the same number of L-BFGS iterations per fold and ``C``, score every fold
@@ -17,7 +17,11 @@ import pytest
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 
-from dbench.estimators.logistic_lbfgs import logistic_regression_cv_exact, logistic_regression_lbfgs, single_blas_thread
+from dbench.estimators.exact_logistic import (
+    exact_logistic_regression,
+    exact_logistic_regression_cv,
+)
+from dbench.estimators.threads import single_blas_thread
 
 
 def _problem(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +57,7 @@ def _assert_same_decisions(ours, ref: LogisticRegressionCV, x: np.ndarray) -> No
 def test_reproduces_logistic_regression_cv(n, k, seed):
     x, y = _problem(n, k, seed)
     assert np.unique(y).size == k
-    ours, ref = logistic_regression_cv_exact(x, y), _sklearn(x, y)
+    ours, ref = exact_logistic_regression_cv(x, y), _sklearn(x, y)
     _assert_same_decisions(ours, ref, x)
     np.testing.assert_allclose(ours.coefs_paths, _sklearn_paths(ref), rtol=0, atol=1e-6)
     np.testing.assert_allclose(ours.fit.coef, ref.coef_, rtol=0, atol=1e-6)
@@ -67,7 +71,7 @@ def test_tiny_training_set_with_classes_missing_from_folds(k, seed):
     # n = 10 (dlib's smallest training size): folds train on 8 samples, so most classes are absent from
     # some folds; scikit-learn keeps all classes of the full labels in every fold, as must we.
     x, y = _problem(10, k, seed)
-    ours, ref = logistic_regression_cv_exact(x, y), _sklearn(x, y)
+    ours, ref = exact_logistic_regression_cv(x, y), _sklearn(x, y)
     _assert_same_decisions(ours, ref, x)
     np.testing.assert_allclose(ours.fit.coef, ref.coef_, rtol=0, atol=1e-3)
     np.testing.assert_allclose(ours.fit.intercept, ref.intercept_, rtol=0, atol=1e-2)
@@ -77,18 +81,18 @@ def test_binary_fold_with_a_single_class_still_fits_binomial():
     # Sorted labels: the first fold's training part is all one class... scikit-learn fits it anyway.
     x, _ = _problem(25, 2, 3)
     y = np.repeat([0, 1], [20, 5])
-    ours, ref = logistic_regression_cv_exact(x, y), _sklearn(x, y)
+    ours, ref = exact_logistic_regression_cv(x, y), _sklearn(x, y)
     _assert_same_decisions(ours, ref, x)
     assert ours.coefs_paths.shape == (5, 10, 1, 6)
 
 
 def test_single_c_path_equals_plain_fit_per_fold():
-    # One C: each fold's fit is LogisticRegression(C) from zero, i.e. logistic_regression_lbfgs.
+    # One C: each fold's fit is LogisticRegression(C) from zero, i.e. exact_logistic_regression.
     x, y = _problem(50, 4, 4)
-    cv = logistic_regression_cv_exact(x, y, Cs=[0.5])
+    cv = exact_logistic_regression_cv(x, y, Cs=[0.5])
     first_test = np.arange(10)
     train = np.setdiff1d(np.arange(50), first_test)
-    plain = logistic_regression_lbfgs(x[train], y[train], C=0.5)
+    plain = exact_logistic_regression(x[train], y[train], C=0.5)
     np.testing.assert_array_equal(cv.coefs_paths[0, 0, :, :-1], plain.coef)
     np.testing.assert_array_equal(cv.coefs_paths[0, 0, :, -1], plain.intercept)
 
@@ -96,10 +100,10 @@ def test_single_c_path_equals_plain_fit_per_fold():
 def test_bad_input():
     x, y = _problem(30, 3, 5)
     with pytest.raises(ValueError, match="two distinct values"):
-        logistic_regression_cv_exact(x, np.zeros(30, dtype=int))
+        exact_logistic_regression_cv(x, np.zeros(30, dtype=int))
     with pytest.raises(ValueError, match="folds"):
-        logistic_regression_cv_exact(x[:4], y[:4])
+        exact_logistic_regression_cv(x[:4], y[:4])
     with pytest.raises(ValueError, match="same n"):
-        logistic_regression_cv_exact(x, y[:10])
+        exact_logistic_regression_cv(x, y[:10])
     with pytest.raises(ValueError, match="Cs"):
-        logistic_regression_cv_exact(x, y, Cs=0)
+        exact_logistic_regression_cv(x, y, Cs=0)
