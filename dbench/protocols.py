@@ -2,7 +2,7 @@
 
 A protocol says which datasets, representations (``mean`` / ``sampled`` codes), metric seeds, array
 backend and encoding batch size an evaluation uses, and which metrics it runs with which parameter
-overrides. Everything not overridden comes from the metric's :class:`~dbench.metrics.spec.MetricSpec`
+overrides. Everything not overridden comes from the metric's :class:`~dbench.metrics.MetricSpec`
 defaults (disentanglement_lib's published values), so :func:`resolve_protocol` can write down every
 number a result depends on and :func:`protocol_hash` can fingerprint it.
 
@@ -243,34 +243,6 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
     return f"{source}: {_location(first['loc'])}: {_allowed_hint(first)}{more}"
 
 
-def _param_kind(value: Any) -> str:
-    """The kind of a parameter value, in words."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return type(value).__name__
-
-
-def _check_parameter(source: str, metric: str, key: str, value: Any, default: Any) -> None:
-    """``value`` must be of the kind of the metric's default; an integer is accepted for a number."""
-    if default is None or value is None:
-        return  # no kind to compare with, or the metric's "not set" value
-    expected, got = _param_kind(default), _param_kind(value)
-    if got != expected and not (expected == "a number" and got == "an integer"):
-        raise ConfigError(
-            f"{source}: metrics.{metric}.{key}: got {value!r}; allowed: {expected} (default {default!r})"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{source}: metrics.{metric}.{key}: got {value!r}; allowed: a finite number")
-
-
 def _known_datasets() -> tuple[str, ...]:
     from dbench.datasets import DATASETS
 
@@ -287,12 +259,11 @@ def _validate_semantics(protocol: Protocol) -> None:
         if metric not in names:
             raise ConfigError(f"{source}: metrics.{metric}: unknown metric; allowed: {', '.join(names)}")
     for metric in protocol.metrics:
-        defaults = metric_registry.get_metric(metric).defaults
-        for key, value in protocol.overrides(metric).items():
-            if key not in defaults:
-                allowed = ", ".join(sorted(defaults)) or "none"
-                raise ConfigError(f"{source}: metrics.{metric}.{key}: unknown parameter; allowed: {allowed}")
-            _check_parameter(source, metric, key, value, defaults[key])
+        # The metric's declaration checks every parameter (known, in range, rules between them).
+        try:
+            metric_registry.get_metric(metric).resolve(protocol.overrides(metric))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     datasets = _known_datasets()
     for i, dataset in enumerate(protocol.datasets):
@@ -313,6 +284,10 @@ def _validate_semantics(protocol: Protocol) -> None:
                 f"{source}: ranking.{i}: {entry!r} must be 'metric.score_key' with metric one of the "
                 f"protocol's metrics ({', '.join(protocol.metrics)})"
             )
+        try:
+            metric_registry.get_metric(metric).score_key(key)  # a key the metric declares
+        except ValueError as exc:
+            raise ConfigError(f"{source}: ranking.{i}: {exc}") from None
     if protocol.ranking is not None and len(set(protocol.ranking)) != len(protocol.ranking):
         raise ConfigError(f"{source}: ranking: duplicate entries; list each score once")
 
@@ -381,7 +356,7 @@ def resolve_protocol(protocol: Protocol | str | Path | Mapping[str, Any]) -> dic
         try:
             params = metric_registry.get_metric(metric).resolve(protocol.overrides(metric))
         except ValueError as exc:
-            raise ConfigError(f"{protocol.source}: metrics.{metric}: {exc}") from None
+            raise ConfigError(f"{protocol.source}: {exc}") from None
         resolved_metrics[metric] = _jsonable(params, f"{protocol.source}: metrics.{metric}")
     return {
         "name": protocol.name,

@@ -13,13 +13,12 @@ from scipy.special import logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.modularity import (
-    _multinomial_loss_gradient,
+from dbench.estimators.logistic_lbfgs import _multinomial_loss_gradient, logistic_regression_lbfgs
+from dbench.metrics._modularity import (
     explicitness,
-    logistic_regression_lbfgs,
     macro_roc_auc,
     modularity_explicitness,
     modularity_from_mutual_information,
