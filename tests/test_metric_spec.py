@@ -7,9 +7,11 @@ import argparse
 import inspect
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -345,3 +347,48 @@ def test_python_calls_are_validated_by_the_spec():
     with pytest.raises(ValueError, match=r"metrics\.irs\.diff_quantile: got 0\.0"):
         dbench.metrics.irs(codes, factors, diff_quantile=0.0)
 
+
+# ------------------------------------------------------------------------------------------------
+# docs/metrics.md's reference section is generated from the specs
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+BEGIN, END = "<!-- BEGIN metric reference (generated from the specs) -->", "<!-- END metric reference -->"
+
+
+def _range(low, high) -> str:
+    def text(x):
+        return "inf" if x is None else (str(int(x)) if float(x).is_integer() else f"{x:g}")
+
+    return f"[{'-inf' if low is None else text(low)}, {text(high)}]".replace("-inf]", "-inf)").replace("inf]", "inf)")
+
+
+def reference_markdown() -> str:
+    """The reference block of docs/metrics.md, written from ``MetricSpec.describe()``."""
+    lines = [BEGIN, "", "Regenerate with `DBENCH_WRITE_DOCS=1 pytest tests/test_metric_spec.py -k docs`.", ""]
+    for name in METRIC_NAMES:
+        described = get_metric(name).describe()
+        lines += [f"### `{name}`", "", described["description"] + ".", ""]
+        lines += ["| parameter | default | allowed | what it is |", "|---|---|---|---|"]
+        for p in described["params"]:
+            allowed = p["allowed"].replace("|", "\\|")
+            lines.append(f"| `{p['name']}` | `{json.dumps(p['default'])}` | {allowed} | {p['doc']} |")
+        for rule in described["rules"]:
+            lines += ["", f"Rule: `{rule['condition']}` ({rule['doc']})."]
+        lines += ["", "| score key | range | higher is better | what it is |", "|---|---|---|---|"]
+        for s in described["scores"]:
+            better = {True: "yes", False: "no (lower is better)", None: "— (not a quality score)"}[s["higher_is_better"]]
+            lines.append(f"| `{s['key']}` | {_range(s['low'], s['high'])} | {better} | {s['doc']} |")
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def test_docs_reference_matches_the_specs():
+    text = DOCS.read_text(encoding="utf-8")
+    start, stop = text.index(BEGIN), text.index(END) + len(END)
+    expected = reference_markdown()
+    if os.environ.get("DBENCH_WRITE_DOCS") == "1":
+        DOCS.write_text(text[:start] + expected + text[stop:], encoding="utf-8")
+        text = DOCS.read_text(encoding="utf-8")
+    assert text[start : text.index(END) + len(END)] == expected, "docs/metrics.md is stale: DBENCH_WRITE_DOCS=1 pytest -k docs"
