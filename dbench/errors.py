@@ -15,3 +15,10 @@ class DatasetError(DbenchError):
 
 class ConfigError(DbenchError):
     """A protocol, submission or parameter set is malformed."""
+
+
+class ParameterError(ConfigError, ValueError):
+    """A metric parameter is unknown or outside its declared range (one line: metric, parameter, value, range).
+
+    Also a ``ValueError``, as Python callers of the array-level metric functions expect.
+    """

@@ -106,7 +106,7 @@ def score_exact_case(spec: Any, case: int) -> tuple[dict[str, float], dict[str, 
     table = np.concatenate([table, config["collapsed_scale"] * table[:, :1]], axis=1)  # a collapsed latent
     params = spec.resolve(config["params"])
     plan = spec.plan(dataset, np.random.default_rng(row["seed"]), params)
-    return spec.score(plan, plan_codes_from_table(plan, table), params), row["dlib"]
+    return spec.score(plan, plan_codes_from_table(plan, table), params).scores, row["dlib"]
 
 
 def distance_from_dlib_in_standard_errors(metric: Any, name: str, n_seeds: int = 5) -> float:

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from dbench.datasets.base import indices_to_factors
-import importlib
-
-bv = importlib.import_module("dbench.metrics.beta_vae")  # the module; dbench.metrics.beta_vae is the function
+import dbench.metrics._beta_vae as bv
 from dbench.metrics._validation import DegenerateInputWarning
 from sampling_metric_data import (
     BACKENDS,
@@ -28,7 +26,7 @@ SMALL = {"batch_size": 16, "n_train": 200, "n_eval": 100}
 
 
 def _plan(dataset, seed=0, **overrides):
-    return bv.plan(dataset, np.random.default_rng(seed), bv.SPEC.resolve({**SMALL, **overrides}))
+    return bv.SPEC.plan(dataset, np.random.default_rng(seed), bv.SPEC.resolve({**SMALL, **overrides}))
 
 
 def test_ground_truth_factors_score_near_one():
@@ -41,7 +39,7 @@ def test_ground_truth_factors_score_near_one():
 def test_codes_independent_of_everything_score_near_chance():
     dataset = GridDataset((5, 5, 5))
     plan = _plan(dataset, n_train=300, n_eval=600, batch_size=8)
-    scores = bv.score(plan, iid_noise_codes(plan, n_latents=4), bv.SPEC.resolve(SMALL))
+    scores = bv.SPEC.score(plan, iid_noise_codes(plan, n_latents=4), bv.SPEC.resolve(SMALL)).scores
     # chance = 1/3; 0.1 is about five standard errors of a 600-point accuracy
     assert abs(scores["eval_accuracy"] - 1 / 3) < 0.1
 
@@ -49,7 +47,7 @@ def test_codes_independent_of_everything_score_near_chance():
 def test_scores_order_by_noise_level():
     dataset = GridDataset((4, 6, 8))
     plan = _plan(dataset)
-    clean, noisy = (bv.score(plan, plan_codes_from_table(plan, mixed_table(dataset, s)), SMALL) for s in (0.3, 3.0))
+    clean, noisy = (bv.SPEC.score(plan, plan_codes_from_table(plan, mixed_table(dataset, s)), SMALL).scores for s in (0.3, 3.0))
     assert clean["eval_accuracy"] > noisy["eval_accuracy"] + 0.2
 
 
@@ -57,8 +55,8 @@ def test_permuting_latents_leaves_the_score_unchanged():
     dataset = GridDataset((4, 6, 8))
     table = mixed_table(dataset, 2.0)
     plan = _plan(dataset)
-    base = bv.score(plan, plan_codes_from_table(plan, table), SMALL)
-    permuted = bv.score(plan, plan_codes_from_table(plan, table[:, [2, 0, 1]]), SMALL)
+    base = bv.SPEC.score(plan, plan_codes_from_table(plan, table), SMALL).scores
+    permuted = bv.SPEC.score(plan, plan_codes_from_table(plan, table[:, [2, 0, 1]]), SMALL).scores
     # lbfgs is permutation-equivariant up to rounding; allow one flipped borderline prediction
     assert permuted["train_accuracy"] == pytest.approx(base["train_accuracy"], abs=1 / SMALL["n_train"] + 1e-12)
     assert permuted["eval_accuracy"] == pytest.approx(base["eval_accuracy"], abs=1 / SMALL["n_eval"] + 1e-12)
@@ -106,8 +104,8 @@ def test_score_agrees_across_array_backends(backend):
     dataset = GridDataset((4, 6, 8))
     plan = _plan(dataset)
     codes = plan_codes_from_table(plan, mixed_table(dataset, 2.0))
-    expected = bv.score(plan, codes, SMALL)
-    got = bv.score(plan, codes_in_backend(codes, backend), SMALL)
+    expected = bv.SPEC.score(plan, codes, SMALL).scores
+    got = bv.SPEC.score(plan, codes_in_backend(codes, backend), SMALL).scores
     assert got == pytest.approx(expected, abs=1e-12)
 
 
@@ -116,7 +114,7 @@ def test_constant_codes_warn_and_score_the_most_frequent_factor():
     plan = _plan(dataset)
     codes = {key: np.ones(idx.shape + (2,)) for key, idx in plan.requests.items()}
     with pytest.warns(DegenerateInputWarning, match="do not vary"):
-        scores = bv.score(plan, codes, SMALL)
+        scores = bv.SPEC.score(plan, codes, SMALL).scores
     majority = np.bincount(plan.extra["train_labels"]).max() / SMALL["n_train"]
     assert scores["train_accuracy"] == pytest.approx(majority)
     assert np.all(np.isfinite(list(scores.values())))
@@ -149,11 +147,11 @@ def test_bad_codes_and_inputs_are_named():
     plan = _plan(dataset)
     codes = plan_codes_from_table(plan, factor_table(dataset))
     with pytest.raises(ValueError, match="train_b"):
-        bv.score(plan, {**codes, "train_b": codes["train_b"][:5]}, SMALL)
+        bv.SPEC.score(plan, {**codes, "train_b": codes["train_b"][:5]}, SMALL).scores
     with pytest.raises(ValueError, match="NaN"):
-        bv.score(plan, {**codes, "eval_a": np.full_like(codes["eval_a"], np.nan)}, SMALL)
+        bv.SPEC.score(plan, {**codes, "eval_a": np.full_like(codes["eval_a"], np.nan)}, SMALL).scores
     with pytest.raises(ValueError, match="missing"):
-        bv.score(plan, {k: v for k, v in codes.items() if k != "eval_b"}, SMALL)
+        bv.SPEC.score(plan, {k: v for k, v in codes.items() if k != "eval_b"}, SMALL).scores
     with pytest.raises(ValueError, match="seed"):
         bv.beta_vae(dataset, TableEncoder(dataset, factor_table(dataset)), seed=None, **SMALL)
     with pytest.raises(ValueError, match="dataset"):

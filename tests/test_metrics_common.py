@@ -1,149 +1,112 @@
-"""Property tests over the array-level metric registry (scikit-learn's ``test_common`` pattern).
+"""Property tests over the metric registry (scikit-learn's ``test_common`` pattern), driven by the specs.
 
-``METRIC_TABLE`` lists each array-level metric once: how to call it on ``(codes, factors)`` and which
-promises it makes (score bounds, invariance to permuting latents, to positive rescaling of a latent).
-One generic test per property runs over every metric that makes the promise; a guard test keeps the
-table in step with the registry. To add a metric, add a row.
-
-``dlib_case`` builds the seeded inputs the dlib golden fixtures (``tests/fixtures/dlib_golden_*.json``)
-were computed on; the per-metric test files import it.
+Score bounds are the ones each metric declares (``MetricSpec.scores``) and the registry is
+``dbench.metrics.METRIC_NAMES``: nothing here restates them. ``METRIC_TABLE`` says, per array-level
+metric, how to call it on ``(codes_train, factors_train, codes_test, factors_test)`` and which keys are
+invariant to permuting the latents or rescaling each one; hypothesis draws the inputs. A guard test keeps
+the table in step with the registry, and every registered metric (sampling-level metrics and probes
+included) is run through its spec once to check it returns only declared keys within their bounds.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sampling_metric_data import GridDataset, plan_codes_from_table
 
-from dbench.metrics import METRIC_MODULES, get_metric
-from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.dci import dci
-from dbench.metrics.irs import irs
-from dbench.metrics.mig import mig
-from dbench.metrics.modularity import modularity_explicitness
-from dbench.metrics.sap import sap
-from dbench.metrics.unsupervised import unsupervised
+from dbench.metrics import (
+    METRIC_NAMES,
+    DegenerateInputWarning,
+    dci,
+    get_metric,
+    irs,
+    mig,
+    modularity_explicitness,
+    sap,
+    unsupervised,
+)
 
-GOLDEN_FACTOR_SIZES = (3, 6, 10, 8)
-GOLDEN_CASES = ("ground_truth", "noisy_mixed", "constant_dim")
-
-
-def dlib_case(name: str, seed: int = 20190601, n_train: int = 2000, n_test: int = 1000):
-    """Seeded ``(codes_train, factors_train, codes_test, factors_test)`` for a golden case.
-
-    ``ground_truth``: the factor indices themselves are the codes. ``noisy_mixed``: three latents follow
-    one factor each with noise, one mixes two factors, two are pure noise. ``constant_dim``: the noisy
-    codes with one latent replaced by a constant.
-    """
-    rng = np.random.default_rng(seed)
-    sizes = np.asarray(GOLDEN_FACTOR_SIZES)
-    factors = rng.integers(0, sizes, size=(n_train + n_test, sizes.size))
-    scaled = factors / sizes
-    if name == "ground_truth":
-        codes = factors.astype(np.float64)
-    elif name in ("noisy_mixed", "constant_dim"):
-        n = factors.shape[0]
-        codes = np.stack(
-            [
-                scaled[:, 0] + 0.05 * rng.standard_normal(n),
-                scaled[:, 1] + 0.10 * rng.standard_normal(n),
-                2.0 * scaled[:, 2] + 0.20 * rng.standard_normal(n),
-                scaled[:, 2] - scaled[:, 3] + 0.10 * rng.standard_normal(n),
-                rng.standard_normal(n),
-                rng.uniform(-1.0, 1.0, n),
-            ],
-            axis=1,
-        )
-        if name == "constant_dim":
-            codes[:, 4] = 0.75
-    else:
-        raise ValueError(f"unknown golden case {name!r}")
-    return codes[:n_train], factors[:n_train], codes[n_train:], factors[n_train:]
+ALL = "all declared keys"
 
 
 @dataclass(frozen=True)
 class MetricRow:
-    """How to call one metric on ``(codes_train, factors_train, codes_test, factors_test)`` and what it promises."""
+    """How to call one array-level metric and which of its keys promise which invariance."""
 
     call: Callable[[Any, Any, Any, Any], dict[str, float]]
-    bounds: dict[str, tuple[float, float]]
-    permutation_invariant: tuple[str, ...] = ()
-    scale_invariant: tuple[str, ...] = ()
+    permutation_invariant: tuple[str, ...] | str = ()
+    scale_invariant: tuple[str, ...] | str = ()
     registry_name: str | None = None  # a variant of a registered metric (an option set differently)
+
+    def keys(self, name: str, which: tuple[str, ...] | str) -> tuple[str, ...]:
+        declared = tuple(s.key for s in get_metric(self.registry_name or name).scores)
+        return declared if which == ALL else which
 
 
 METRIC_TABLE: dict[str, MetricRow] = {
-    "mig": MetricRow(
-        call=lambda c, f, ct, ft: mig(c, f),
-        bounds={"mig": (0.0, 1.0)},
-        permutation_invariant=("mig",),
-        scale_invariant=("mig",),
-    ),
+    "mig": MetricRow(call=lambda c, f, ct, ft: mig(c, f), permutation_invariant=ALL, scale_invariant=ALL),
     "sap": MetricRow(
         call=lambda c, f, ct, ft: sap(c, f, ct, ft),
-        bounds={"sap": (0.0, 1.0)},
-        permutation_invariant=("sap",),
+        permutation_invariant=ALL,
         # dlib's SVM penalty is not scale-free; sap(..., standardize=True) is (tests/test_metrics_sap.py).
     ),
     "sap_standardized": MetricRow(
         call=lambda c, f, ct, ft: sap(c, f, ct, ft, standardize=True),
-        bounds={"sap": (0.0, 1.0)},
-        permutation_invariant=("sap",),
-        scale_invariant=("sap",),
+        permutation_invariant=ALL,
+        scale_invariant=ALL,
         registry_name="sap",
     ),
     "modularity_explicitness": MetricRow(
         call=lambda c, f, ct, ft: modularity_explicitness(c, f, ct, ft),
-        bounds={"modularity": (0.0, 1.0), "explicitness_train": (0.0, 1.0), "explicitness_test": (0.0, 1.0)},
         # Explicitness standardises the codes first, so rescaling a latent changes nothing either.
-        permutation_invariant=("modularity", "explicitness_train", "explicitness_test"),
-        scale_invariant=("modularity", "explicitness_train", "explicitness_test"),
+        permutation_invariant=ALL,
+        scale_invariant=ALL,
     ),
     "dci": MetricRow(
         call=lambda c, f, ct, ft: dci(c, f, ct, ft),
-        bounds={
-            "disentanglement": (0.0, 1.0),
-            "completeness": (0.0, 1.0),
-            "informativeness_train": (0.0, 1.0),
-            "informativeness_test": (0.0, 1.0),
-        },
         # Trees depend only on the order of each latent's values; the importance matrix's rows move
         # with the latents, and D and C are symmetric in them.
-        permutation_invariant=("disentanglement", "completeness", "informativeness_train", "informativeness_test"),
-        scale_invariant=("disentanglement", "completeness", "informativeness_train", "informativeness_test"),
+        permutation_invariant=ALL,
+        scale_invariant=ALL,
     ),
     "irs": MetricRow(
         call=lambda c, f, ct, ft: irs(c, f),
-        bounds={"irs": (-np.inf, 1.0), "num_active_dims": (0.0, np.inf)},
-        permutation_invariant=("irs", "num_active_dims"),
+        permutation_invariant=ALL,
         # Per-latent IRS is scale-free but the average is weighted by each latent's spread.
         scale_invariant=("num_active_dims",),
     ),
     "unsupervised": MetricRow(
         call=lambda c, f, ct, ft: unsupervised(c),
-        bounds={
-            "gaussian_total_correlation": (0.0, np.inf),
-            "gaussian_wasserstein_correlation": (0.0, np.inf),
-            "gaussian_wasserstein_correlation_norm": (0.0, 1.0),
-            "mutual_info_score": (0.0, np.inf),
-        },
-        permutation_invariant=(
-            "gaussian_total_correlation",
-            "gaussian_wasserstein_correlation",
-            "gaussian_wasserstein_correlation_norm",
-            "mutual_info_score",
-        ),
+        permutation_invariant=ALL,
         # Total correlation and pairwise MI do not depend on the units of each latent.
         scale_invariant=("gaussian_total_correlation", "mutual_info_score"),
     ),
 }
 
-# Registry entries scored elsewhere: sampling-level metrics, probes, and array-level metrics whose
-# engineers have not added their row yet (add the row and remove the name here).
+# Registry entries scored elsewhere: sampling-level metrics and probes (their own test files; all of
+# them also run through test_every_registered_metric_returns_declared_keys_within_bounds below).
 NOT_IN_TABLE = {"beta_vae", "factor_vae", "downstream_task", "few_shot"}
+
+# Small parameters under which every registered metric runs on a tiny grid in well under a second or two.
+SMALL_PARAMS: dict[str, dict[str, Any]] = {
+    "beta_vae": {"batch_size": 8, "n_train": 60, "n_eval": 30},
+    "factor_vae": {"batch_size": 8, "n_train": 60, "n_eval": 30, "n_variance_estimate": 200},
+    "mig": {"n_train": 300},
+    "dci": {"n_train": 200, "n_test": 100},
+    "sap": {"n_train": 200, "n_test": 100},
+    "modularity_explicitness": {"n_train": 200, "n_test": 100},
+    "irs": {"n_train": 300},
+    "unsupervised": {"n_train": 300},
+    "downstream_task": {"n_train_sizes": [10, 60], "n_test": 60, "predictors": ["logistic_regression_cv", "gradient_boosting"]},
+    "few_shot": {"shots": [1, "all"], "n_draws": 2, "n_pool": 120, "n_test": 60, "continuous_factors": [2]},
+}
 
 
 def _small(seed: int = 3, n: int = 600):
@@ -155,6 +118,20 @@ def _small(seed: int = 3, n: int = 600):
     return codes[:n], factors[:n], codes[n:], factors[n:]
 
 
+@st.composite
+def coded_factors(draw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train and test ``(codes, factors)``: 1-3 factors with 2-5 values, 2-5 latents mixing them plus noise."""
+    n = draw(st.integers(60, 160))
+    sizes = np.asarray(draw(st.lists(st.integers(2, 5), min_size=1, max_size=3)))
+    n_latents = draw(st.integers(2, 5))
+    noise = draw(st.floats(0.05, 1.0))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    factors = rng.integers(0, sizes, size=(2 * n, sizes.size))
+    mixing = rng.normal(size=(sizes.size, n_latents))
+    codes = (factors / sizes) @ mixing + noise * rng.standard_normal((2 * n, n_latents))
+    return codes[:n], factors[:n], codes[n:], factors[n:]
+
+
 def _call(row: MetricRow, *arrays) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateInputWarning)
@@ -163,8 +140,9 @@ def _call(row: MetricRow, *arrays) -> dict[str, float]:
 
 def test_every_registered_metric_is_in_the_table_or_excused():
     registered = {row.registry_name or name for name, row in METRIC_TABLE.items()}
-    assert registered | NOT_IN_TABLE == set(METRIC_MODULES)
+    assert registered | NOT_IN_TABLE == set(METRIC_NAMES)
     assert not registered & NOT_IN_TABLE
+    assert set(SMALL_PARAMS) == set(METRIC_NAMES)
 
 
 @pytest.mark.parametrize("name", sorted(METRIC_TABLE))
@@ -174,17 +152,22 @@ def test_spec_defaults_follow_dlib_and_keys_match(name):
     assert spec.name == registry_name
     assert spec.defaults["n_train"] == 10_000
     scores = _call(METRIC_TABLE[name], *_small())
-    assert set(scores) == set(METRIC_TABLE[name].bounds)
+    assert set(scores) == {declared.key for declared in spec.scores}
     assert all(type(value) is float for value in scores.values())
 
 
 @pytest.mark.parametrize("name", sorted(METRIC_TABLE))
 def test_scores_within_bounds_and_finite(name):
     row = METRIC_TABLE[name]
-    scores = _call(row, *_small())
-    for key, (low, high) in row.bounds.items():
-        assert np.isfinite(scores[key]), key
-        assert low - 1e-9 <= scores[key] <= high + 1e-9, (key, scores[key])
+    get_metric(row.registry_name or name).check_scores(_call(row, *_small()))
+
+
+@pytest.mark.parametrize("name", sorted(METRIC_TABLE))
+@settings(max_examples=6)
+@given(arrays=coded_factors())
+def test_scores_within_declared_bounds_and_finite_on_drawn_codes(name, arrays):
+    row = METRIC_TABLE[name]
+    get_metric(row.registry_name or name).check_scores(_call(row, *arrays))
 
 
 @pytest.mark.parametrize("name", sorted(METRIC_TABLE))
@@ -194,11 +177,33 @@ def test_permuting_latents_changes_nothing(name):
     order = np.random.default_rng(0).permutation(codes.shape[1])
     base = _call(row, codes, factors, codes_test, factors_test)
     permuted = _call(row, codes[:, order], factors, codes_test[:, order], factors_test)
-    for key in row.permutation_invariant:
+    for key in row.keys(name, row.permutation_invariant):
         assert permuted[key] == pytest.approx(base[key], abs=1e-9), key
 
 
-@pytest.mark.parametrize("name", sorted(METRIC_TABLE))
+# The fast boosted trees behind DCI are not exactly invariant to permuting latents on small samples
+# (docs/dci.md promises they are): e.g. 2 classes, 60 samples, seed 0 of this strategy gives
+# completeness 0.00646 vs 0.00562, and ~15-25% of such draws differ. Reported; strict, so that the
+# fix shows up here.
+_DCI_PERMUTATION = pytest.mark.xfail(strict=True, reason="fast boosted trees: tie-breaking depends on latent order")
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_DCI_PERMUTATION) if n == "dci" else n for n in sorted(METRIC_TABLE)]
+)
+@settings(max_examples=6)
+@given(arrays=coded_factors(), data=st.data())
+def test_permuting_latents_changes_nothing_on_drawn_codes(name, arrays, data):
+    row = METRIC_TABLE[name]
+    codes, factors, codes_test, factors_test = arrays
+    order = np.asarray(data.draw(st.permutations(range(codes.shape[1]))))
+    base = _call(row, codes, factors, codes_test, factors_test)
+    permuted = _call(row, codes[:, order], factors, codes_test[:, order], factors_test)
+    for key in row.keys(name, row.permutation_invariant):
+        assert permuted[key] == pytest.approx(base[key], abs=1e-9), key
+
+
+@pytest.mark.parametrize("name", sorted(n for n, row in METRIC_TABLE.items() if row.scale_invariant))
 def test_positive_rescaling_of_a_latent(name):
     row = METRIC_TABLE[name]
     codes, factors, codes_test, factors_test = _small()
@@ -206,7 +211,20 @@ def test_positive_rescaling_of_a_latent(name):
     scale[1] = 7.5
     base = _call(row, codes, factors, codes_test, factors_test)
     rescaled = _call(row, codes * scale, factors, codes_test * scale, factors_test)
-    for key in row.scale_invariant:
+    for key in row.keys(name, row.scale_invariant):
+        assert rescaled[key] == pytest.approx(base[key], abs=1e-6), key
+
+
+@pytest.mark.parametrize("name", sorted(n for n, row in METRIC_TABLE.items() if row.scale_invariant))
+@settings(max_examples=6)
+@given(arrays=coded_factors(), data=st.data())
+def test_positive_rescaling_of_each_latent_on_drawn_codes(name, arrays, data):
+    row = METRIC_TABLE[name]
+    codes, factors, codes_test, factors_test = arrays
+    scale = np.asarray(data.draw(st.lists(st.floats(0.2, 5.0), min_size=codes.shape[1], max_size=codes.shape[1])))
+    base = _call(row, codes, factors, codes_test, factors_test)
+    rescaled = _call(row, codes * scale, factors, codes_test * scale, factors_test)
+    for key in row.keys(name, row.scale_invariant):
         assert rescaled[key] == pytest.approx(base[key], abs=1e-6), key
 
 
@@ -226,10 +244,7 @@ def test_shapes_give_finite_scores(name, shape):
     codes = rng.standard_normal((2 * n, n_latents))
     codes[:, 0] += factors[:, 0]
     row = METRIC_TABLE[name]
-    scores = _call(row, codes[:n], factors[:n], codes[n:], factors[n:])
-    for key, (low, high) in row.bounds.items():
-        assert np.isfinite(scores[key]), key
-        assert low - 1e-9 <= scores[key] <= high + 1e-9, (key, scores[key])
+    get_metric(row.registry_name or name).check_scores(_call(row, codes[:n], factors[:n], codes[n:], factors[n:]))
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(METRIC_TABLE) if n != "unsupervised"])
@@ -281,27 +296,23 @@ def test_backends_agree_with_numpy(name, backend):
         assert other[key] == pytest.approx(base[key], abs=1e-9), key
 
 
-@pytest.mark.parametrize("name", sorted(n for n, row in METRIC_TABLE.items() if row.registry_name is None))
-def test_spec_plan_and_score_on_a_toy_dataset(name):
-    name = METRIC_TABLE[name].registry_name or name
-
-    class Toy:
-        name = "toy"
-        factor_names = ("a", "b")
-        factor_sizes = (3, 4)
-        observation_shape = (1, 2, 2)
-
+@pytest.mark.parametrize("name", METRIC_NAMES)
+def test_every_registered_metric_returns_declared_keys_within_bounds(name):
+    """Plan twice (same requests), score through the spec, and check every key against the declaration."""
     spec = get_metric(name)
-    params = spec.resolve({key: 200 for key in ("n_train", "n_test") if key in spec.defaults})
-    plan = spec.plan(Toy(), np.random.default_rng(0), params)
-    again = spec.plan(Toy(), np.random.default_rng(0), params)
+    dataset = GridDataset((3, 4, 5))
+    params = spec.resolve(SMALL_PARAMS[name])
+    plan = spec.plan(dataset, np.random.default_rng(0), params)
+    again = spec.plan(dataset, np.random.default_rng(0), params)
     for key, indices in plan.requests.items():
         np.testing.assert_array_equal(indices, again.requests[key])
-    # Codes: the factors themselves plus a noise latent (flat index -> factor vector, row-major grid).
+    # Codes: the factors themselves, a little noise on them, plus a pure-noise latent.
+    grid = np.stack(np.unravel_index(np.arange(60), dataset.factor_sizes), axis=1).astype(float)
     noise = np.random.default_rng(1)
-    codes = {}
-    for key, indices in plan.requests.items():
-        grid = np.stack(np.unravel_index(indices, Toy.factor_sizes), axis=-1).astype(float)
-        codes[key] = np.concatenate([grid, noise.standard_normal((indices.size, 1))], axis=1)
-    scores = spec.score(plan, codes, params)
-    assert set(scores) == set(METRIC_TABLE[name].bounds)
+    table = np.concatenate([grid + 0.1 * noise.standard_normal(grid.shape), noise.standard_normal((60, 1))], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateInputWarning)
+        scored = spec.score(plan, plan_codes_from_table(plan, table), params)
+    assert scored.scores
+    spec.check_scores(scored.scores)
+    assert (spec.plot is not None) == (name in ("dci", "downstream_task"))

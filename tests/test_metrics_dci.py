@@ -9,14 +9,13 @@ global NumPy seeds because dlib leaves GradientBoostingClassifier's random_state
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.dci import SPEC, completeness_score, dci, dci_importance, disentanglement_score
+from dbench.metrics._dci import SPEC, completeness_score, dci, dci_importance, disentanglement_score
 
 GOLDEN_CASES = ("ground_truth", "noisy", "mixed", "noise")
 _FACTOR_SIZES = np.array([3, 6, 10, 8])
@@ -148,7 +147,7 @@ def test_spec_plans_train_and_test_requests_and_scores():
     plan = SPEC.plan(Grid(), np.random.default_rng(0), params)
     assert plan.requests["train"].shape == (120,) and plan.requests["test"].shape == (60,)
     codes = {key: plan.extra[f"factors_{key}"].astype(np.float64) for key in ("train", "test")}
-    scores = SPEC.score(plan, codes, params)
+    scores = SPEC.score(plan, codes, params).scores
     assert scores["disentanglement"] > 0.9
     assert SPEC.defaults["n_train"] == 10000 and SPEC.defaults["n_test"] == 5000
 

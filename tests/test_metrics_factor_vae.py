@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from dbench.datasets.base import indices_to_factors
-import importlib
-
-fv = importlib.import_module("dbench.metrics.factor_vae")  # the module; dbench.metrics.factor_vae is the function
+import dbench.metrics._factor_vae as fv
 from dbench.metrics._validation import DegenerateInputWarning
 from sampling_metric_data import (
     BACKENDS,
@@ -28,13 +26,13 @@ SMALL = {"batch_size": 16, "n_train": 200, "n_eval": 100, "n_variance_estimate":
 
 
 def _plan(dataset, seed=0, **overrides):
-    return fv.plan(dataset, np.random.default_rng(seed), fv.SPEC.resolve({**SMALL, **overrides}))
+    return fv.SPEC.plan(dataset, np.random.default_rng(seed), fv.SPEC.resolve({**SMALL, **overrides}))
 
 
 def _score(dataset, table, seed=0, **overrides):
     params = fv.SPEC.resolve({**SMALL, **overrides})
-    plan = fv.plan(dataset, np.random.default_rng(seed), params)
-    return fv.score(plan, plan_codes_from_table(plan, table), params)
+    plan = fv.SPEC.plan(dataset, np.random.default_rng(seed), params)
+    return fv.SPEC.score(plan, plan_codes_from_table(plan, table), params).scores
 
 
 def test_ground_truth_factors_score_one():
@@ -46,7 +44,7 @@ def test_ground_truth_factors_score_one():
 def test_codes_independent_of_everything_score_near_chance():
     dataset = GridDataset((5, 5, 5))
     plan = _plan(dataset, n_train=300, n_eval=600, batch_size=8)
-    scores = fv.score(plan, iid_noise_codes(plan, n_latents=4), SMALL)
+    scores = fv.SPEC.score(plan, iid_noise_codes(plan, n_latents=4), SMALL).scores
     assert abs(scores["eval_accuracy"] - 1 / 3) < 0.1  # about five standard errors
     assert scores["num_active_dims"] == 4
 
@@ -81,7 +79,7 @@ def test_constant_codes_give_dlibs_zero_scores_with_a_warning():
     codes = {key: np.full(idx.shape + (3,), 2.5) for key, idx in plan.requests.items()}
     for threshold in (0.05, 0.0):  # at 0 dlib would divide 0 by 0; a zero-variance latent is never active
         with pytest.warns(DegenerateInputWarning, match="prune_threshold"):
-            scores = fv.score(plan, codes, {**SMALL, "prune_threshold": threshold})
+            scores = fv.SPEC.score(plan, codes, {**SMALL, "prune_threshold": threshold}).scores
         assert scores == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
 
 
@@ -126,7 +124,7 @@ def test_score_agrees_across_array_backends(backend):
     plan = _plan(dataset)
     table = np.concatenate([mixed_table(dataset, 2.0), 0.01 * factor_table(dataset)[:, :1]], axis=1)
     codes = plan_codes_from_table(plan, table)
-    assert fv.score(plan, codes_in_backend(codes, backend), SMALL) == fv.score(plan, codes, SMALL)
+    assert fv.SPEC.score(plan, codes_in_backend(codes, backend), SMALL).scores == fv.SPEC.score(plan, codes, SMALL).scores
 
 
 @pytest.mark.parametrize(
@@ -145,9 +143,9 @@ def test_bad_codes_are_named():
     plan = _plan(dataset)
     codes = plan_codes_from_table(plan, factor_table(dataset))
     with pytest.raises(ValueError, match=r"codes\['train'\] has 3 latents but codes\['variance'\] has 2"):
-        fv.score(plan, {**codes, "variance": codes["variance"][:, :2]}, SMALL)
+        fv.SPEC.score(plan, {**codes, "variance": codes["variance"][:, :2]}, SMALL).scores
     with pytest.raises(ValueError, match="inf"):
-        fv.score(plan, {**codes, "train": np.full_like(codes["train"], np.inf)}, SMALL)
+        fv.SPEC.score(plan, {**codes, "train": np.full_like(codes["train"], np.inf)}, SMALL).scores
 
 
 @pytest.mark.parametrize("case", range(len(dlib_golden("factor_vae")["exact"])))

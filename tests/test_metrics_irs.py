@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.irs import irs
+from dbench.metrics._irs import irs
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_irs.json").read_text())
 

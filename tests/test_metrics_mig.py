@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import mutual_info_score
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.metrics._discretize import compact_labels, discrete_entropy, histogram_discretize, mutual_info_matrix
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.mig import mig
+from dbench.metrics._mig import mig
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_mig.json").read_text())
 

@@ -13,12 +13,12 @@ from scipy.special import logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.estimators.exact_logistic import exact_logistic_regression
 from dbench.estimators.exact_logistic._objective import multinomial_loss_gradient
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.modularity import (
+from dbench.metrics._modularity import (
     explicitness,
     macro_roc_auc,
     modularity_explicitness,

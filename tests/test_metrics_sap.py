@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.sap import SVC_C, _classes, _penalties, fit_linear_svc_1d, sap, sap_score_matrix
+from dbench.metrics._sap import SVC_C, _classes, _penalties, fit_linear_svc_1d, sap, sap_score_matrix
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_sap.json").read_text())
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
-from test_metrics_common import GOLDEN_CASES, dlib_case
+from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.metrics._validation import DegenerateInputWarning
-from dbench.metrics.unsupervised import gaussian_wasserstein_correlation, unsupervised
+from dbench.metrics._unsupervised import gaussian_wasserstein_correlation, unsupervised
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_unsupervised.json").read_text())
 

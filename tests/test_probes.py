@@ -15,6 +15,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 
+import dbench.metrics as dbench_metrics
 from dbench.datasets.base import indices_to_factors
 from dbench.metrics._validation import DegenerateInputWarning
 from dbench.probes import downstream, few_shot
@@ -41,7 +42,7 @@ def _downstream(kind: str, sizes=(20, 300), predictors=("logistic_regression_cv"
     dataset = GridDataset(SIZES)
     params = downstream.SPEC.resolve({"n_train_sizes": list(sizes), "n_test": 400, "predictors": list(predictors)})
     plan = downstream.SPEC.plan(dataset, np.random.default_rng(seed), params)
-    return plan, downstream.SPEC.score(plan, _codes(dataset, plan.requests, kind), params)
+    return plan, downstream.SPEC.score(plan, _codes(dataset, plan.requests, kind), params).scores
 
 
 def test_ground_truth_codes_are_learnt():
@@ -103,7 +104,7 @@ def test_deterministic_per_seed_and_backend_agreement():
     torch = pytest.importorskip("torch")
     params = downstream.SPEC.resolve({"n_train_sizes": [30], "n_test": 400, "predictors": ["logistic_regression_cv"]})
     codes = {k: torch.asarray(v) for k, v in _codes(GridDataset(SIZES), plan_a.requests, "noise").items()}
-    assert downstream.SPEC.score(plan_a, codes, params) == pytest.approx(scores_a, abs=1e-12)
+    assert downstream.SPEC.score(plan_a, codes, params).scores == pytest.approx(scores_a, abs=1e-12)
 
 
 def test_single_valued_training_factor_warns():
@@ -132,7 +133,7 @@ def _few_shot(kind: str, continuous=(), shots=(1, 5, "all"), seed=0, probes=("li
         {"n_pool": 1000, "n_test": 300, "shots": list(shots), "n_draws": 3, "continuous_factors": list(continuous), "probes": list(probes)}
     )
     plan = few_shot.SPEC.plan(dataset, np.random.default_rng(seed), params)
-    return plan, few_shot.SPEC.score(plan, _codes(dataset, plan.requests, kind), params)
+    return plan, few_shot.SPEC.score(plan, _codes(dataset, plan.requests, kind), params).scores
 
 
 def test_few_shot_known_answers():
@@ -194,7 +195,7 @@ def test_few_shot_deterministic_and_strict_backend():
 
     params = few_shot.SPEC.resolve({"n_pool": 1000, "n_test": 300, "shots": [1, 5], "n_draws": 3})
     codes = {k: xps.asarray(v) for k, v in _codes(GridDataset(SIZES), plan.requests, "noise").items()}
-    assert few_shot.SPEC.score(plan, codes, params) == pytest.approx(a, abs=1e-9)
+    assert few_shot.SPEC.score(plan, codes, params).scores == pytest.approx(a, abs=1e-9)
 
 
 # ---- summaries and plots ----------------------------------------------------------------------
@@ -232,8 +233,8 @@ def test_few_shot_torch_backend_agrees_with_numpy():
     params = few_shot.SPEC.resolve({"n_pool": 300, "n_test": 200, "shots": [1, "all"], "n_draws": 2, "continuous_factors": [2]})
     plan = few_shot.SPEC.plan(GridDataset(SIZES), np.random.default_rng(0), params)
     codes = _codes(GridDataset(SIZES), plan.requests, "factors")
-    reference = few_shot.SPEC.score(plan, codes, params)
-    on_torch = few_shot.SPEC.score(plan, {k: torch.asarray(v) for k, v in codes.items()}, params)
+    reference = few_shot.SPEC.score(plan, codes, params).scores
+    on_torch = few_shot.SPEC.score(plan, {k: torch.asarray(v) for k, v in codes.items()}, params).scores
     assert on_torch == pytest.approx(reference, abs=1e-9)
 
 
@@ -259,3 +260,12 @@ def test_knn_neighbours_are_a_stable_sorts_nearest(backend):
     got = few_shot._knn_neighbours(array_namespace(*arrays), *arrays, 5, chunk=10)
     got = got.numpy() if backend == "torch" else np.asarray(got)
     np.testing.assert_array_equal(np.asarray(got), expected)
+
+
+def test_probe_code_and_declaration_name_the_same_options():
+    """The declaration (re-exported by dbench/metrics/_downstream_task.py) and the code (PREDICTORS) list the same predictors."""
+    from dbench.metrics._downstream_task import PREDICTOR_NAMES
+
+    assert set(downstream.PREDICTORS) == set(PREDICTOR_NAMES)
+    assert downstream.SPEC is dbench_metrics.get_metric("downstream_task")
+    assert few_shot.SPEC is dbench_metrics.get_metric("few_shot")

@@ -158,7 +158,7 @@ def _run_configs(encoder: Any, configs: list[EvaluationConfig], options: Evaluat
 
 
 def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
-    """Every metric's :class:`~dbench.metrics.spec.Plan` for every seed of ``cfg``, keyed (seed, metric)."""
+    """Every metric's :class:`~dbench.metrics.Plan` for every seed of ``cfg``, keyed (seed, metric)."""
     from dbench.metrics import get_metric
 
     plans = {}
@@ -243,10 +243,10 @@ def run_config(
                     key: backend.asarray(table_representation(table, idx, cfg.representation, seed))
                     for key, idx in plan.requests.items()
                 }
-                scores[name] = {k: float(v) for k, v in specs[name].score(plan, codes, params[name]).items()}
-                # Convention: score() may leave arrays for plots in plan.extra["artifacts"].
-                if "artifacts" in plan.extra and seed == cfg.seeds[0]:
-                    artifacts[name] = plan.extra["artifacts"]
+                scored = specs[name].score(plan, codes, params[name])
+                scores[name] = {k: float(v) for k, v in scored.scores.items()}
+                if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
+                    artifacts[name] = scored.artifacts
             except (ValueError, DbenchError) as exc:
                 errors[name] = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t1

@@ -1,64 +1,72 @@
 """Disentanglement metrics.
 
 Array-level metrics (codes and factor indices in, a dict of named floats out) and sampling-level
-metrics (which intervene on factors, so they need a dataset and an encoder). Every metric also has a
-:class:`~dbench.metrics.spec.MetricSpec` that plugs it into the encode-once pipeline;
-``METRIC_MODULES`` is the one registry of them. ``import dbench`` does not import this package.
+metrics (which intervene on factors, so they need a dataset and an encoder). Each metric lives in a
+private module (``dbench.metrics._mig``...) that declares it once, in a :class:`MetricSpec`; the
+registry (``dbench.metrics._registry``) maps names to those modules.
+
+This package re-exports the public metric functions (imported on first use, so ``import
+dbench.metrics`` imports no metric, torch, scikit-learn or matplotlib), the declaration API
+(:class:`MetricSpec` and what it is built from), :func:`get_metric`, the registry's names and
+:class:`DegenerateInputWarning`. ``import dbench`` does not import this package.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from dbench.metrics.spec import MetricSpec
-
-# Registry: metric name -> module defining ``SPEC`` (explicit table, no import side effects).
-METRIC_MODULES: dict[str, str] = {
-    "beta_vae": "dbench.metrics.beta_vae",
-    "factor_vae": "dbench.metrics.factor_vae",
-    "mig": "dbench.metrics.mig",
-    "dci": "dbench.metrics.dci",
-    "sap": "dbench.metrics.sap",
-    "modularity_explicitness": "dbench.metrics.modularity",
-    "irs": "dbench.metrics.irs",
-    "unsupervised": "dbench.metrics.unsupervised",
-    "downstream_task": "dbench.probes.downstream",
-    "few_shot": "dbench.probes.few_shot",
-}
-METRIC_NAMES: tuple[str, ...] = tuple(METRIC_MODULES)
-
-# Public array-level and sampling-level functions. They are imported eagerly (none imports torch):
-# a function and its module share a name (``dbench.metrics.mig``), and a lazy ``__getattr__`` would
-# lose to the submodule attribute that Python's import system sets once the module is imported.
-from dbench.metrics.beta_vae import beta_vae  # noqa: E402
-from dbench.metrics.dci import dci  # noqa: E402
-from dbench.metrics.factor_vae import factor_vae  # noqa: E402
-from dbench.metrics.irs import irs  # noqa: E402
-from dbench.metrics.mig import mig  # noqa: E402
-from dbench.metrics.modularity import modularity_explicitness  # noqa: E402
-from dbench.metrics.sap import sap  # noqa: E402
-from dbench.metrics.unsupervised import unsupervised  # noqa: E402
+from dbench.metrics._constraints import (
+    AnyOf,
+    Boolean,
+    Constraint,
+    Interval,
+    ListOf,
+    Options,
+    Text,
+)
+from dbench.metrics._registry import (
+    METRIC_MODULES,
+    METRIC_NAMES,
+    PUBLIC_FUNCTIONS,
+    get_metric,
+)
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
+from dbench.metrics._validation import DegenerateInputWarning
 
 
-def get_metric(name: str) -> "MetricSpec":
-    """The :class:`MetricSpec` registered as ``name``; an unknown name is an error listing the known ones."""
-    if name not in METRIC_MODULES:
-        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(METRIC_NAMES)}")
-    return importlib.import_module(METRIC_MODULES[name]).SPEC
+def __getattr__(name: str) -> Any:
+    """The public metric functions (``mig``, ``dci``, ``beta_vae``...), imported from their module on use."""
+    module = PUBLIC_FUNCTIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dbench.metrics' has no attribute {name!r}")
+    function = getattr(importlib.import_module(module), name)
+    globals()[name] = function  # later lookups skip __getattr__
+    return function
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = [
     "METRIC_MODULES",
     "METRIC_NAMES",
+    "AnyOf",
+    "Boolean",
+    "Constraint",
+    "DegenerateInputWarning",
+    "Interval",
+    "ListOf",
+    "MetricSpec",
+    "Options",
+    "Param",
+    "Params",
+    "Plan",
+    "Rule",
+    "ScoreKey",
+    "Scored",
+    "Text",
     "get_metric",
-    "beta_vae",
-    "dci",
-    "factor_vae",
-    "irs",
-    "mig",
-    "modularity_explicitness",
-    "sap",
-    "unsupervised",
 ]
+__all__ += list(PUBLIC_FUNCTIONS)  # the registry's public metric functions (mig, dci, beta_vae...)

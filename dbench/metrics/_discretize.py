@@ -10,6 +10,8 @@ modularity, IRS and the unsupervised scores (``evaluation/metrics/utils.py``):
 * :func:`mutual_info_matrix` is ``sklearn.metrics.mutual_info_score`` (plug-in estimate, nats) for
   every pair of columns of two label arrays at once, from one contingency table.
 * :func:`discrete_entropy` is ``mutual_info_score(y, y)``, the plug-in entropy in nats.
+* :func:`mutual_information_codes_factors` is dlib's ``discrete_mutual_info`` and
+  ``discrete_entropy`` of binned codes against factors (MIG, modularity).
 
 Labels are handled as *level arrays*: integer labels ``(n, D)`` with column ``d`` taking values
 ``0 .. levels[d] - 1`` (see :func:`compact_labels`). Everything is exact integer counting, so every
@@ -18,10 +20,17 @@ backend gives the same numbers up to floating-point summation order.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device as device_of, is_cupy_namespace, is_numpy_namespace, is_torch_namespace
+from array_api_compat import (
+    array_namespace,
+    is_cupy_namespace,
+    is_numpy_namespace,
+    is_torch_namespace,
+)
+from array_api_compat import device as device_of
 
 # Upper bound on the one-hot block materialised at once by the generic (matmul) counting path.
 _ONE_HOT_CHUNK_ELEMENTS = 1 << 23
@@ -213,3 +222,11 @@ def discrete_entropy(labels: Any, levels: Sequence[int]) -> Any:
     terms = xp.where(counts > 0, -p * xp.log(xp.where(counts > 0, p, 1.0)), xp.zeros_like(p))
     entropy = _segment_sum(xp, terms, levels, axis=0)
     return xp.clip(entropy, min=0.0)
+
+
+def mutual_information_codes_factors(codes: Any, factors: Any, n_bins: int) -> tuple[Any, Any]:
+    """dlib's ``discrete_mutual_info`` and ``discrete_entropy``: ``(MI (D, K), H(factors) (K,))`` in nats."""
+    code_labels = histogram_discretize(codes, n_bins)
+    factor_labels, factor_levels = compact_labels(factors)
+    mi = mutual_info_matrix(code_labels, (n_bins,) * codes.shape[1], factor_labels, factor_levels)
+    return mi, discrete_entropy(factor_labels, factor_levels)

@@ -1,4 +1,8 @@
-"""Shared input checks for the array-level metrics (one validator, errors that name the argument)."""
+"""Shared input checks for the array-level metrics (one validator, errors that name the argument).
+
+Checks of *parameters* (``n_bins``, ``solver``...) are not here: they are declared with each metric
+(:class:`~dbench.metrics.MetricSpec`) and run by its ``validate``. These check the *arrays*.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,23 @@ def check_pair(codes: Any, factors: Any, *, codes_name: str = "codes", factors_n
     if codes.shape[0] < 2:
         raise ValueError(f"{codes_name} needs at least 2 samples; got {codes.shape[0]}")
     return array_namespace(codes, factors)
+
+
+def check_train_test(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any) -> Any:
+    """Validate a train and a test ``(codes, factors)`` pair with matching widths; return the namespace."""
+    xp = check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
+    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise ValueError(f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}")
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError(f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}")
+    return xp
+
+
+def warn_if_constant_codes(xp: Any, codes: Any, metric: str) -> None:
+    """Warn (degenerate input) when every latent is constant: no latent can carry information."""
+    if bool(xp.all(xp.max(codes, axis=0) == xp.min(codes, axis=0))):
+        warn_degenerate(f"{metric}: every latent is constant; the codes carry no information")
 
 
 def warn_degenerate(message: str) -> None:

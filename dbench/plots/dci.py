@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dbench._array import to_numpy
+
+if TYPE_CHECKING:
+    from dbench.metrics._spec import Scored
 
 
 def plot_importance_matrix(
@@ -15,7 +19,7 @@ def plot_importance_matrix(
     factor_names: Sequence[str] | None = None,
     path: str | Path = "dci_importance.png",
 ) -> Path:
-    """Save the importance matrix ``(n_latents, n_factors)`` from :func:`dbench.metrics.dci.dci_importance`.
+    """Save the importance matrix ``(n_latents, n_factors)`` from ``dbench.metrics._dci.dci_importance``.
 
     Rows are latents, columns factors; a disentangled, complete code shows one bright cell per row
     and per column. Returns the written path.
@@ -38,9 +42,24 @@ def plot_importance_matrix(
     ax.set_yticks(range(n_latents), [f"z{i}" for i in range(n_latents)])
     ax.set_xlabel("factor")
     ax.set_ylabel("latent")
+    ax.set_title("DCI importance matrix")
     fig.colorbar(image, ax=ax, label="importance")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_dci(scored: Scored, folder: str | Path) -> Path | None:
+    """DCI's plot (its ``MetricSpec.plot``): ``folder/dci_importance.png`` from the score's artifacts.
+
+    ``None`` when ``scored`` holds no importance matrix (a result read back from JSON has no arrays).
+    """
+    if "importance" not in scored.artifacts:
+        return None
+    return plot_importance_matrix(
+        scored.artifacts["importance"],
+        factor_names=scored.artifacts.get("factor_names") or None,
+        path=Path(folder) / "dci_importance.png",
+    )

@@ -20,9 +20,12 @@ Keys are ``"{predictor}:{dlib key}"`` with disentanglement_lib's keys ``"{n}:mea
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -32,13 +35,41 @@ from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_
 from dbench.estimators.batched_logistic import batched_logistic_regression_cv
 from dbench.estimators.exact_logistic import exact_logistic_regression_cv
 from dbench.estimators.threads import single_blas_thread
+from dbench.metrics._constraints import Interval, ListOf, Options
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
 from dbench.metrics._validation import check_codes, check_pair, warn_degenerate
-from dbench.metrics.spec import MetricSpec, Plan
 from dbench.probes.summaries import summarize
 
-Predictions = tuple[np.ndarray, np.ndarray]  # (train predictions (n, F), test predictions (m, F))
-
+# The declaration (the metric's MetricSpec is SPEC, at the end of this module; the registry reaches it
+# through dbench.metrics._downstream_task). Keyword defaults below are read from PARAMS.
+PREDICTOR_NAMES = ("logistic_regression_cv", "gradient_boosting")
 LOGISTIC_SOLVERS = ("exact", "batched")
+
+PARAMS = Params(
+    n_train_sizes=Param(
+        [10, 100, 1000, 10000],
+        ListOf(Interval(int, 2, 1_000_000), min_length=1, max_length=20, unique=True),
+        "training-set sizes of the learning curve, each drawn afresh",
+    ),
+    n_test=Param(5000, Interval(int, 1, 1_000_000), "test observations per training size"),
+    predictors=Param(
+        list(PREDICTOR_NAMES),
+        ListOf(Options(PREDICTOR_NAMES), min_length=1, max_length=len(PREDICTOR_NAMES), unique=True),
+        "classifiers fitted per factor",
+    ),
+    Cs=Param(10, Interval(int, 1, 100), "regularisation strengths in LogisticRegressionCV's grid"),
+    n_folds=Param(5, Interval(int, 2, 100), "cross-validation folds of LogisticRegressionCV"),
+    logistic_solver=Param(
+        "exact", Options(LOGISTIC_SOLVERS), "'exact': scikit-learn's procedure; 'batched': every fit at once on the backend"
+    ),
+)
+RULES = (
+    Rule("min(n_train_sizes) >= n_folds", "every training set is split into n_folds folds"),
+    Rule("sum(n_train_sizes) + len(n_train_sizes) * n_test <= 20_000_000", "observations the plan holds"),
+)
+
+
+Predictions = tuple[np.ndarray, np.ndarray]  # (train predictions (n, F), test predictions (m, F))
 # Training sets from this size on are fitted on threads, one factor each: their big NumPy operations
 # release the GIL. Smaller fits are Python/scipy overhead, which threads only contend for.
 _THREADED_FROM = 1000
@@ -50,7 +81,7 @@ def predict_logistic_regression_cv(X_train: Any, y_train: np.ndarray, X_test: An
     ``params["logistic_solver"]``: ``"exact"`` (scikit-learn's procedure, host NumPy) or ``"batched"``
     (array-API solver on the codes' backend).
     """
-    if params.get("logistic_solver", "exact") == "batched":
+    if params["logistic_solver"] == "batched":
         result = batched_logistic_regression_cv(X_train, y_train, Cs=params["Cs"], n_folds=params["n_folds"])
         return result.predict(X_train), result.predict(X_test)
     # scipy's L-BFGS-B runs on the host: convert once here.
@@ -125,20 +156,31 @@ def downstream_accuracies(
     X_test: Any,
     y_test: Any,
     *,
-    predictor: str = "logistic_regression_cv",
-    Cs: int = 10,
-    n_folds: int = 5,
-    logistic_solver: str = "exact",
+    predictor: str = PARAMS["predictors"].default[0],
+    Cs: int = PARAMS["Cs"].default,
+    n_folds: int = PARAMS["n_folds"].default,
+    logistic_solver: str = PARAMS["logistic_solver"].default,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-factor train and test accuracy ``(F,)`` of ``predictor`` fitted on ``(X_train, y_train)``.
 
     ``X_*`` are codes ``(n, D)`` on any array backend; ``y_*`` integer factor indices ``(n, F)``.
     ``logistic_solver`` (``"exact"`` or ``"batched"``) picks the logistic-regression implementation.
+
+    Examples
+    --------
+    Factor 0 is in the codes, factor 1 is not: a cross-validated logistic regression learns the first
+    and stays at chance (about 1/2) on the second:
+
+    >>> import numpy as np
+    >>> from dbench.probes.downstream import downstream_accuracies
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, size=(400, 2))
+    >>> X = np.stack([y[:, 0] + 0.1 * rng.normal(size=400), rng.normal(size=400)], axis=1)
+    >>> train, test = downstream_accuracies(X[:200], y[:200], X[200:], y[200:])
+    >>> test.round(2).tolist()
+    [1.0, 0.52]
     """
-    if predictor not in PREDICTORS:
-        raise ValueError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
-    if logistic_solver not in LOGISTIC_SOLVERS:
-        raise ValueError(f"logistic_solver must be one of {', '.join(LOGISTIC_SOLVERS)}; got {logistic_solver!r}")
+    SPEC.validate({"predictors": [predictor], "Cs": Cs, "n_folds": n_folds, "logistic_solver": logistic_solver})
     # Factor labels are host-side bookkeeping (plan extras); codes stay on their backend.
     y_train_np, y_test_np = np.asarray(to_numpy(y_train)), np.asarray(to_numpy(y_test))
     check_codes(X_train, name="X_train")
@@ -169,33 +211,21 @@ def dlib_scores(size: int, train_acc: np.ndarray, test_acc: np.ndarray) -> dict[
     return out
 
 
-def _check_params(params: Mapping[str, Any]) -> None:
-    sizes = list(params["n_train_sizes"])
-    if not sizes or any(int(n) < params["n_folds"] for n in sizes):
-        raise ValueError(f"n_train_sizes must be non-empty and each at least n_folds={params['n_folds']}; got {sizes}")
-    if int(params["n_test"]) < 1:
-        raise ValueError(f"n_test must be positive; got {params['n_test']}")
-    if params.get("logistic_solver", "exact") not in LOGISTIC_SOLVERS:
-        raise ValueError(f"logistic_solver must be one of {', '.join(LOGISTIC_SOLVERS)}; got {params['logistic_solver']!r}")
-    unknown = [p for p in params["predictors"] if p not in PREDICTORS]
-    if unknown or not params["predictors"]:
-        raise ValueError(f"predictors must be a non-empty list from {', '.join(PREDICTORS)}; got {params['predictors']}")
-
-
 def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
-    """Draw, for each training size in order, a training then a test set of factor vectors (uniform)."""
-    _check_params(params)
+    """Draw, for each training size in order, a training then a test set of factor vectors (uniform).
+
+    ``params`` are validated and complete (the spec's ``plan`` resolves them).
+    """
     requests, factors = {}, {}
     for size in params["n_train_sizes"]:
         for key, count in ((f"train_{int(size)}", int(size)), (f"test_{int(size)}", int(params["n_test"]))):
             factors[key] = sample_factors(dataset, count, rng)
             requests[key] = factors_to_indices(dataset, factors[key])
-    return Plan(requests=requests, extra={"factors": factors})
+    return Plan(requests=requests, extra={"factors": factors, "factor_names": list(getattr(dataset, "factor_names", []))})
 
 
 def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
     """Accuracies per predictor and training size under disentanglement_lib's keys, plus summaries."""
-    _check_params(params)
     out: dict[str, float] = {}
     for predictor in params["predictors"]:
         for size in params["n_train_sizes"]:
@@ -208,24 +238,45 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
                 predictor=predictor,
                 Cs=params["Cs"],
                 n_folds=params["n_folds"],
-                logistic_solver=params.get("logistic_solver", "exact"),
+                logistic_solver=params["logistic_solver"],
             )
             out.update({f"{predictor}:{key}": value for key, value in dlib_scores(int(size), train_acc, test_acc).items()})
     out.update(summarize(out))
     return out
 
 
+def _scored(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
+    # The factor names label the learning-curve plot.
+    return Scored(score(plan, codes, params), artifacts={"factor_names": plan.extra.get("factor_names")})
+
+
+def _plot(scored: Scored, folder: Path) -> Path | None:
+    from dbench.probes.plots import plot_downstream  # lazy: matplotlib only when plotting
+
+    return plot_downstream(scored, folder)
+
+
+def _accuracy_keys(split: str) -> tuple[ScoreKey, ...]:
+    """dlib's per-size keys for one split (``train`` or ``test``)."""
+    return (
+        ScoreKey(f"{{predictor}}:{{n}}:mean_{split}_accuracy", 0.0, 1.0, True, f"mean {split} accuracy over factors"),
+        ScoreKey(f"{{predictor}}:{{n}}:min_{split}_accuracy", 0.0, 1.0, True, f"lowest {split} accuracy over factors"),
+        ScoreKey(f"{{predictor}}:{{n}}:{split}_accuracy_factor_{{i}}", 0.0, 1.0, True, f"{split} accuracy on factor i"),
+    )
+
+
 SPEC = MetricSpec(
     name="downstream_task",
-    defaults={
-        "n_train_sizes": [10, 100, 1000, 10000],
-        "n_test": 5000,
-        "predictors": ["logistic_regression_cv", "gradient_boosting"],
-        "Cs": 10,
-        "n_folds": 5,
-        "logistic_solver": "exact",
-    },
-    plan=plan,
-    score=score,
     description="Downstream factor classification accuracy vs number of labels (logistic regression CV, boosted trees)",
+    params=PARAMS,
+    scores=(
+        *_accuracy_keys("train"),
+        *_accuracy_keys("test"),
+        ScoreKey("{predictor}:sample_efficiency", 0.0, math.inf, True, "mean test accuracy at 100 labels / at 10 000"),
+        ScoreKey("{predictor}:log_n_auc", 0.0, 1.0, True, "area under mean test accuracy against log10(n), normalised"),
+    ),
+    plan_fn=plan,
+    score_fn=_scored,
+    rules=RULES,
+    plot=_plot,
 )

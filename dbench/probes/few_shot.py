@@ -26,18 +26,52 @@ Student-t confidence interval of the mean; plus the mean over classification fac
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
 from dbench.estimators.batched_logistic import batched_logistic_regression, encode_labels
+from dbench.metrics._constraints import AnyOf, Interval, ListOf, Options, Text
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
 from dbench.metrics._validation import check_codes
-from dbench.metrics.spec import MetricSpec, Plan
 
+# The declaration (the metric's MetricSpec is SPEC, at the end of this module; the registry reaches it
+# through dbench.metrics._few_shot). Keyword defaults below are read from PARAMS.
 PROBES = ("linear", "knn")
+
+PARAMS = Params(
+    shots=Param(
+        [1, 5, 10, 50, "all"],
+        ListOf(AnyOf(Interval(int, 1, 100_000), Options(("all",))), min_length=1, max_length=10, unique=True),
+        "labelled examples per factor value ('all': the whole pool)",
+    ),
+    n_draws=Param(5, Interval(int, 1, 1000), "balanced training sets drawn per shot count and factor"),
+    n_pool=Param(10000, Interval(int, 2, 1_000_000), "labelled pool the training sets are drawn from"),
+    n_test=Param(5000, Interval(int, 2, 1_000_000), "test observations"),
+    probes=Param(
+        list(PROBES), ListOf(Options(PROBES), min_length=1, max_length=len(PROBES), unique=True), "probes fitted per factor"
+    ),
+    C=Param(1.0, Interval(float, 0.0, 1e10, closed="right"), "inverse L2 strength of the linear probe (logistic regression)"),
+    ridge_alpha=Param(1.0, Interval(float, 0.0, 1e10, closed="right"), "L2 strength of the ridge regression (continuous factors)"),
+    continuous_factors=Param(
+        [],
+        ListOf(AnyOf(Interval(int, 0, 1000), Text()), max_length=100),
+        "factors (indices or names) regressed with R² instead of classified",
+    ),
+)
+# Each shot count and factor keeps n_draws training sets of at most n_pool rows.
+RULES = (Rule("n_draws * n_pool <= 2_000_000", "training rows drawn per shot count and factor"),)
+
+
 MAX_NEIGHBOURS = 5
+# The k-NN distance block of one chunk of test rows holds at most this many entries (512 rows while
+# the training sets are small, fewer for large pools, so memory stays bounded at any legal size).
+_KNN_BLOCK_ELEMENTS = 1 << 24
+_KNN_CHUNK_ROWS = 512
 
 
 def n_neighbours(shots: int | str) -> int:
@@ -50,13 +84,21 @@ def balanced_subsets(labels: np.ndarray, shots: int, n_draws: int, rng: np.rando
 
     Returns int64 ``(n_draws, shots * n_values)``, grouped by value in increasing order. ValueError when
     the factor has one value or a value occurs fewer than ``shots`` times.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dbench.probes.few_shot import balanced_subsets
+    >>> labels = np.array([0, 1, 0, 1, 1, 0])
+    >>> subsets = balanced_subsets(labels, 2, 3, np.random.default_rng(0))
+    >>> subsets.shape, labels[subsets[0]].tolist()
+    ((3, 4), [0, 0, 1, 1])
     """
     labels = np.asarray(labels)
     values, counts = np.unique(labels, return_counts=True)
     if values.size < 2:
         raise ValueError(f"the factor takes a single value ({values[0] if values.size else 'none'}); a probe cannot learn it")
-    if shots < 1:
-        raise ValueError(f"shots must be at least 1; got {shots}")
+    SPEC.validate({"shots": [shots], "n_draws": n_draws})
     if counts.min() < shots:
         raise ValueError(
             f"shots={shots} exceeds the smallest class (value {values[np.argmin(counts)]} occurs {counts.min()} times); "
@@ -76,14 +118,18 @@ def _standardise(xp: Any, pool: Any, *others: Any) -> list[Any]:
     return [(x - mean) / std for x in (pool, *others)]
 
 
-def _knn_neighbours(xp: Any, train: Any, test: Any, n_nb: int, chunk: int = 512) -> Any:
+def _knn_neighbours(xp: Any, train: Any, test: Any, n_nb: int, chunk: int | None = None) -> Any:
     """Indices ``(B, m, n_nb)`` of the nearest training rows (Euclidean) for each test row; ``train`` is ``(B, n, D)``.
 
     Neighbours come nearest first, ties to the lower training index (what a stable argsort's first
     ``n_nb`` columns give). With ``n_nb`` at most a few, ``n_nb`` rounds of argmin-and-mask replace
-    the full sort of every distance row (the array API has no partial sort).
+    the full sort of every distance row (the array API has no partial sort). Test rows are taken in
+    chunks of ``chunk`` rows (by default as many as keep the ``(B, chunk, n)`` distance block below
+    ``_KNN_BLOCK_ELEMENTS`` entries, at most 512).
     """
     n_nb = min(n_nb, train.shape[1])
+    if chunk is None:
+        chunk = max(1, min(_KNN_CHUNK_ROWS, _KNN_BLOCK_ELEMENTS // max(1, train.shape[0] * train.shape[1])))
     sq_train = xp.sum(train * train, axis=-1)  # (B, n)
     columns = xp.arange(train.shape[1], device=getattr(train, "device", None))
     parts = []
@@ -144,16 +190,30 @@ def probe_scores(
     *,
     probe: str,
     n_nb: int,
-    C: float = 1.0,
+    C: float = PARAMS["C"].default,
     continuous: bool = False,
-    ridge_alpha: float = 1.0,
+    ridge_alpha: float = PARAMS["ridge_alpha"].default,
 ) -> np.ndarray:
     """Test score per draw ``(n_draws,)`` of one probe on one factor (pure maths, any backend).
 
     ``pool_codes``/``test_codes`` are standardised codes; ``subsets`` ``(n_draws, m)`` are pool rows
     (``None``: the whole pool, one draw); labels are integer factor indices, or real factor values
     when ``continuous``. Classification returns accuracy, regression R².
+
+    Examples
+    --------
+    One shot per class, two draws, a 1-NN probe on codes that are the factor plus a little noise:
+
+    >>> import numpy as np
+    >>> from dbench.probes.few_shot import balanced_subsets, probe_scores
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 3, size=300)
+    >>> codes = labels[:, None] + 0.1 * rng.normal(size=(300, 1))
+    >>> subsets = balanced_subsets(labels[:200], 1, 2, rng)
+    >>> probe_scores(codes[:200], labels[:200], codes[200:], labels[200:], subsets, probe="knn", n_nb=1).tolist()
+    [1.0, 1.0]
     """
+    SPEC.validate({"probes": [probe], "C": C, "ridge_alpha": ridge_alpha})
     xp = array_namespace(pool_codes, test_codes)
     device = getattr(pool_codes, "device", None)
     if subsets is None:
@@ -171,8 +231,8 @@ def probe_scores(
             predicted = _knn_regress(xp, train, targets, test_codes, n_nb)
         return np.asarray(_to_host(_r2(xp, predicted, truth)), dtype=np.float64)
 
-    classes, _ = encode_labels(labels.reshape(-1, 1))
-    classes = classes[0]
+    per_column, _ = encode_labels(labels.reshape(-1, 1))
+    classes = per_column[0]
     encoded = np.searchsorted(classes, labels)
     y = xp.asarray(encoded, device=device)
     if probe == "linear":
@@ -190,7 +250,14 @@ def _to_host(x: Any) -> np.ndarray:
 
 
 def spread(values: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
-    """Mean, standard deviation (ddof = 1) and Student-t confidence interval of the mean over draws."""
+    """Mean, standard deviation (ddof = 1) and Student-t confidence interval of the mean over draws.
+
+    Examples
+    --------
+    >>> from dbench.probes.few_shot import spread
+    >>> {key: round(value, 3) for key, value in spread([0.5, 0.7, 0.6]).items()}
+    {'mean': 0.6, 'std': 0.1, 'ci95_low': 0.352, 'ci95_high': 0.848}
+    """
     from scipy import stats
 
     values = np.asarray(values, dtype=np.float64)
@@ -216,20 +283,11 @@ def _resolve_continuous(continuous: Sequence[Any], factor_names: Sequence[str]) 
     return out
 
 
-def _check_params(params: Mapping[str, Any]) -> None:
-    for k in params["shots"]:
-        if k != "all" and (not isinstance(k, (int, np.integer)) or k < 1):
-            raise ValueError(f"shots must hold positive ints or 'all'; got {k!r}")
-    if int(params["n_draws"]) < 1:
-        raise ValueError(f"n_draws must be at least 1; got {params['n_draws']}")
-    unknown = [p for p in params["probes"] if p not in PROBES]
-    if unknown or not params["probes"]:
-        raise ValueError(f"probes must be a non-empty list from {', '.join(PROBES)}; got {params['probes']}")
-
-
 def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
-    """Draw the pool and the test set, then every balanced training subset (all randomness is here)."""
-    _check_params(params)
+    """Draw the pool and the test set, then every balanced training subset (all randomness is here).
+
+    ``params`` are validated and complete (the spec's ``plan`` resolves them).
+    """
     for i, size in enumerate(dataset.factor_sizes):
         if size < 2:
             raise ValueError(
@@ -254,7 +312,6 @@ def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[
 
 def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
     """Per probe, shots and factor: mean / std / 95% CI over draws of test accuracy (R² if continuous)."""
-    _check_params(params)
     pool_codes = check_codes(codes["pool"], name="codes['pool']")
     test_codes = check_codes(codes["test"], name="codes['test']")
     xp = array_namespace(pool_codes, test_codes)
@@ -290,19 +347,31 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
     return out
 
 
+def _scored(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
+    return Scored(score(plan, codes, params))
+
+
+def _spread_keys(what: str, low: float, high: float, doc: str) -> tuple[ScoreKey, ...]:
+    """A mean over draws and its spread: ``what``, ``what:std``, ``what:ci95_low``, ``what:ci95_high``."""
+    std_high = 1.0 if high - low <= 1.0 else math.inf  # ddof=1 std of values in [0, 1] is <= 1/sqrt(2)
+    return (
+        ScoreKey(what, low, high, True, f"{doc}, mean over draws"),
+        ScoreKey(f"{what}:std", 0.0, std_high, None, f"{doc}, standard deviation over draws (ddof = 1)"),
+        ScoreKey(f"{what}:ci95_low", -math.inf, high, None, f"{doc}, lower end of the 95% Student-t interval"),
+        ScoreKey(f"{what}:ci95_high", low, math.inf, None, f"{doc}, upper end of the 95% Student-t interval"),
+    )
+
+
 SPEC = MetricSpec(
     name="few_shot",
-    defaults={
-        "shots": [1, 5, 10, 50, "all"],
-        "n_draws": 5,
-        "n_pool": 10000,
-        "n_test": 5000,
-        "probes": ["linear", "knn"],
-        "C": 1.0,
-        "ridge_alpha": 1.0,
-        "continuous_factors": [],
-    },
-    plan=plan,
-    score=score,
     description="Few-shot linear and k-NN probes per factor (k labelled examples per class), mean and 95% CI over draws",
+    params=PARAMS,
+    scores=(
+        *_spread_keys("{probe}:{shots}:accuracy_factor_{i}", 0.0, 1.0, "test accuracy on factor i"),
+        *_spread_keys("{probe}:{shots}:r2_factor_{i}", -math.inf, 1.0, "test R² on continuous factor i"),
+        *_spread_keys("{probe}:{shots}:mean_accuracy", 0.0, 1.0, "test accuracy averaged over classified factors"),
+    ),
+    plan_fn=plan,
+    score_fn=_scored,
+    rules=RULES,
 )

@@ -15,7 +15,7 @@ The downstream metric's keys are ``"{predictor}:{n}:{dlib key}"``, e.g.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def sample_efficiency(accuracy_small: float, accuracy_large: float) -> float:
     return float(accuracy_small / accuracy_large)
 
 
-def log_curve_area(sizes: Sequence[int], accuracies: Sequence[float]) -> float:
+def log_curve_area(sizes: Sequence[int] | np.ndarray, accuracies: Sequence[float] | np.ndarray) -> float:
     """Trapezoidal area under ``accuracy`` against ``log10(size)``, normalised by the log-range.
 
     A constant curve ``a`` gives ``a``; needs at least two distinct sizes.

@@ -2,7 +2,7 @@
 
 A protocol says which datasets, representations (``mean`` / ``sampled`` codes), metric seeds, array
 backend and encoding batch size an evaluation uses, and which metrics it runs with which parameter
-overrides. Everything not overridden comes from the metric's :class:`~dbench.metrics.spec.MetricSpec`
+overrides. Everything not overridden comes from the metric's :class:`~dbench.metrics.MetricSpec`
 defaults (disentanglement_lib's published values), so :func:`resolve_protocol` can write down every
 number a result depends on and :func:`protocol_hash` can fingerprint it.
 

@@ -33,7 +33,7 @@ def resolve_protocol(protocol: Protocol | str | Path | Mapping[str, Any]) -> dic
         try:
             params = metric_registry.get_metric(metric).resolve(protocol.overrides(metric))
         except ValueError as exc:
-            raise ConfigError(f"{protocol.source}: metrics.{metric}: {exc}") from None
+            raise ConfigError(f"{protocol.source}: {exc}") from None
         resolved_metrics[metric] = jsonable(params, f"{protocol.source}: metrics.{metric}", finite=True)
     return {
         "name": protocol.name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dbench.evaluation.result import EvaluationResult
 from dbench.results.table import score_rows
@@ -14,21 +13,18 @@ def write_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [_plot_score_table(result, out_dir / "scores.png")]
-    artifacts: dict[str, Any] = result.artifacts
-    if "dci" in artifacts and "importance" in artifacts["dci"]:
-        from dbench.plots.dci import plot_importance_matrix
+    from dbench.metrics import METRIC_NAMES, Scored, get_metric  # lazy: only plotting needs the registry
 
-        paths.append(
-            plot_importance_matrix(
-                artifacts["dci"]["importance"],
-                factor_names=artifacts["dci"].get("factor_names"),
-                path=out_dir / "dci_importance.png",
-            )
-        )
-    if "downstream_task" in result.scores:
-        from dbench.probes.plots import plot_learning_curves
-
-        paths.append(plot_learning_curves(result.scores["downstream_task"], out_dir / "downstream_task.png"))
+    # Each metric's own figure (DCI's importance matrix, the downstream learning curves), if it has one;
+    # a result read back from another version may name a metric this one does not know: no figure.
+    for name, scores in result.scores.items():
+        if name not in METRIC_NAMES:
+            continue
+        plot = get_metric(name).plot
+        if plot is not None:
+            path = plot(Scored(scores, result.artifacts.get(name, {})), out_dir)
+            if path is not None:
+                paths.append(path)
     return [Path(p) for p in paths]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dbench.metrics.dci import dci
+from dbench.metrics._dci import dci
 
 _SIZES = np.array([3, 6, 40, 32, 32])
 

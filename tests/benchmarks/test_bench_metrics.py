@@ -16,11 +16,11 @@ import warnings
 import numpy as np
 import pytest
 
-from dbench.metrics.irs import irs
-from dbench.metrics.mig import mig
-from dbench.metrics.modularity import modularity_explicitness
-from dbench.metrics.sap import sap
-from dbench.metrics.unsupervised import unsupervised
+from dbench.metrics._irs import irs
+from dbench.metrics._mig import mig
+from dbench.metrics._modularity import modularity_explicitness
+from dbench.metrics._sap import sap
+from dbench.metrics._unsupervised import unsupervised
 
 DSPRITES_FACTOR_SIZES = (3, 6, 40, 32, 32)
 

@@ -21,17 +21,28 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 
 from dbench._array import to_numpy
-from dbench.metrics._validation import check_pair, warn_degenerate
-from dbench.metrics.spec import MetricSpec, Plan
+from dbench.datasets.base import factors_to_indices, sample_factors
+from dbench.metrics._constraints import Interval, Options
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Scored, ScoreKey
+from dbench.metrics._validation import check_train_test, warn_degenerate
+from dbench.plots.dci import plot_dci
 
 _ENTROPY_OFFSET = 1e-11  # disentanglement_lib adds this to the importance matrix before entropies
 ESTIMATORS = ("fast", "sklearn")
+# disentanglement_lib study defaults: dci.num_train = 10000, dci.num_test = 5000.
+PARAMS = Params(
+    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on"),
+    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test"),
+    estimator=Param("fast", Options(ESTIMATORS), "'fast': dbench's exact compiled trees; 'sklearn': scikit-learn"),
+    random_state=Param(0, Interval(int, 0, 2**32 - 1), "seed of scikit-learn's tie-breaking feature order"),
+)
 
 
 def _normalised_entropy(p: Any, axis: int, base: int) -> Any:
@@ -98,25 +109,15 @@ def dci_importance(
     codes_test: Any,
     factors_test: Any,
     *,
-    estimator: str = "fast",
-    random_state: int = 0,
+    estimator: str = PARAMS["estimator"].default,
+    random_state: int = PARAMS["random_state"].default,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Importance matrix ``(n_latents, n_factors)`` (float64 NumPy) and the four DCI scores.
 
     See :func:`dci` for the parameters.
     """
-    check_pair(codes_train, factors_train, codes_name="codes_train", factors_name="factors_train")
-    check_pair(codes_test, factors_test, codes_name="codes_test", factors_name="factors_test")
-    if codes_train.shape[1] != codes_test.shape[1]:
-        raise ValueError(
-            f"codes_test has {codes_test.shape[1]} latents but codes_train has {codes_train.shape[1]}"
-        )
-    if factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError(
-            f"factors_test has {factors_test.shape[1]} factors but factors_train has {factors_train.shape[1]}"
-        )
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    check_train_test(codes_train, factors_train, codes_test, factors_test)
+    SPEC.validate({"estimator": estimator, "random_state": random_state})
     # Gradient boosting runs on the CPU: convert once at the boundary.
     x_train = to_numpy(codes_train).astype(np.float64)
     x_test = to_numpy(codes_test).astype(np.float64)
@@ -168,8 +169,8 @@ def dci(
     codes_test: Any,
     factors_test: Any,
     *,
-    estimator: str = "fast",
-    random_state: int = 0,
+    estimator: str = PARAMS["estimator"].default,
+    random_state: int = PARAMS["random_state"].default,
 ) -> dict[str, float]:
     """DCI scores of codes against ground-truth factors (Eastwood & Williams, 2018; dlib's variant).
 
@@ -193,6 +194,7 @@ def dci(
     Examples
     --------
     >>> import numpy as np
+    >>> from dbench.metrics import dci
     >>> rng = np.random.default_rng(0)
     >>> factors = rng.integers(0, 4, size=(400, 2))
     >>> scores = dci(factors[:300] * 1.0, factors[:300], factors[300:] * 1.0, factors[300:])
@@ -205,11 +207,9 @@ def dci(
 
 
 def _plan(dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
-    from dbench.datasets.base import factors_to_indices, sample_factors
-
     # dlib draws the training set first, then the test set, from the same random state.
-    factors_train = sample_factors(dataset, int(params["n_train"]), rng)
-    factors_test = sample_factors(dataset, int(params["n_test"]), rng)
+    factors_train = sample_factors(dataset, params["n_train"], rng)
+    factors_test = sample_factors(dataset, params["n_test"], rng)
     return Plan(
         requests={
             "train": factors_to_indices(dataset, factors_train),
@@ -223,7 +223,7 @@ def _plan(dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> 
     )
 
 
-def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     # Plan labels are host NumPy; the codes go to the host anyway (the trees run on the CPU).
     importance, scores = dci_importance(
         to_numpy(codes["train"]),
@@ -231,17 +231,22 @@ def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> d
         to_numpy(codes["test"]),
         plan.extra["factors_test"],
         estimator=params["estimator"],
-        random_state=int(params["random_state"]),
+        random_state=params["random_state"],
     )
-    # The pipeline's convention: arrays for plots (here the importance matrix) go in extra["artifacts"].
-    plan.extra["artifacts"] = {"importance": importance, "factor_names": plan.extra.get("factor_names")}
-    return scores
+    return Scored(scores, artifacts={"importance": importance, "factor_names": plan.extra.get("factor_names")})
 
 
 SPEC = MetricSpec(
     name="dci",
-    defaults={"n_train": 10000, "n_test": 5000, "estimator": "fast", "random_state": 0},
-    plan=_plan,
-    score=_score,
     description="Disentanglement, completeness, informativeness from gradient-boosted-tree importances",
+    params=PARAMS,
+    scores=(
+        ScoreKey("disentanglement", 0.0, 1.0, True, "importance-weighted mean over latents of 1 - entropy over factors"),
+        ScoreKey("completeness", 0.0, 1.0, True, "mean over factors of 1 - entropy of its importances over latents"),
+        ScoreKey("informativeness_train", 0.0, 1.0, True, "mean training accuracy of the per-factor classifiers"),
+        ScoreKey("informativeness_test", 0.0, 1.0, True, "mean test accuracy of the per-factor classifiers"),
+    ),
+    plan_fn=_plan,
+    score_fn=_score,
+    plot=plot_dci,
 )

@@ -15,26 +15,28 @@ the defaults of its ``unsupervised_study_v1`` config: ``batch_size=64``, ``num_t
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
-from dbench.metrics._sampling import check_dataset_factors, check_int_param, plan_codes, run_standalone
+from dbench.metrics._constraints import Interval
+from dbench.metrics._plans import check_dataset_factors, plan_codes
+from dbench.metrics._sampling import run_standalone
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
 from dbench.metrics._validation import warn_degenerate
-from dbench.metrics.spec import MetricSpec, Plan
 
-DEFAULTS: dict[str, Any] = {"batch_size": 64, "n_train": 10000, "n_eval": 5000}
-
-def _check_params(params: Mapping[str, Any]) -> tuple[int, int, int]:
+PARAMS = Params(
     # batch_size 1 is legal in dlib (the feature is then one |z_a - z_b|).
-    return (
-        check_int_param(params, "batch_size", 1),
-        check_int_param(params, "n_train", 1),
-        check_int_param(params, "n_eval", 1),
-    )
+    batch_size=Param(64, Interval(int, 1, 100_000), "pairs of observations averaged into one point's feature"),
+    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training points of the logistic regression"),
+    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation points"),
+)
+# Each pair row of the plan holds two flat indices and two factor vectors, and two codes once encoded.
+RULES = (Rule("batch_size * (n_train + n_eval) <= 20_000_000", "pair rows the plan holds"),)
 
 
 def _plan_pairs(
@@ -60,14 +62,14 @@ def _plan_pairs(
     return index_a, index_b, labels
 
 
-def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
+def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
     """Draw the training pairs, then the evaluation pairs (dlib's order).
 
     Requests ``train_a``/``train_b`` ``(n_train, batch_size)`` and ``eval_a``/``eval_b``
     ``(n_eval, batch_size)`` flat indices; extra ``train_labels``/``eval_labels`` (the fixed factor of
     each point) and ``n_factors``.
     """
-    batch_size, n_train, n_eval = _check_params(params)
+    batch_size, n_train, n_eval = params["batch_size"], params["n_train"], params["n_eval"]
     n_factors = check_dataset_factors(dataset)
     train_a, train_b, train_labels = _plan_pairs(dataset, rng, n_train, batch_size)
     eval_a, eval_b, eval_labels = _plan_pairs(dataset, rng, n_eval, batch_size)
@@ -83,7 +85,7 @@ def pair_features(codes_a: Any, codes_b: Any) -> Any:
     return xp.mean(xp.abs(codes_a - codes_b), axis=1)
 
 
-def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     """Train/eval accuracy of a logistic regression predicting the fixed factor from pair features."""
     _, arrays = plan_codes(plan, codes, ("train_a", "train_b", "eval_a", "eval_b"))
     # scikit-learn only runs on the host: the (n_points, D) features cross to NumPy once, here.
@@ -110,18 +112,25 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
         with single_blas_thread():
             model = exact_logistic_regression(train_x, train_y)
             train_pred, eval_pred = model.predict(train_x), model.predict(eval_x)
-    return {
-        "train_accuracy": float(np.mean(train_pred == train_y)),
-        "eval_accuracy": float(np.mean(eval_pred == eval_y)),
-    }
+    return Scored(
+        {
+            "train_accuracy": float(np.mean(train_pred == train_y)),
+            "eval_accuracy": float(np.mean(eval_pred == eval_y)),
+        }
+    )
 
 
 SPEC = MetricSpec(
     name="beta_vae",
-    defaults=DEFAULTS,
-    plan=plan,
-    score=score,
     description="Higgins et al. (2017) beta-VAE score: logistic-regression accuracy at naming the fixed factor",
+    params=PARAMS,
+    scores=(
+        ScoreKey("train_accuracy", 0.0, 1.0, True, "accuracy at naming the fixed factor on the training points"),
+        ScoreKey("eval_accuracy", 0.0, 1.0, True, "accuracy at naming the fixed factor on fresh points"),
+    ),
+    plan_fn=_plan,
+    score_fn=_score,
+    rules=RULES,
 )
 
 
@@ -130,9 +139,9 @@ def beta_vae(
     encoder: Any,
     *,
     seed: int,
-    batch_size: int = DEFAULTS["batch_size"],
-    n_train: int = DEFAULTS["n_train"],
-    n_eval: int = DEFAULTS["n_eval"],
+    batch_size: int = PARAMS["batch_size"].default,
+    n_train: int = PARAMS["n_train"].default,
+    n_eval: int = PARAMS["n_eval"].default,
 ) -> dict[str, float]:
     """Higgins et al.'s beta-VAE score of ``encoder`` on ``dataset``.
 
@@ -158,6 +167,23 @@ def beta_vae(
     ----------
     Higgins et al. (2017), "beta-VAE: Learning basic visual concepts with a constrained variational
     framework", ICLR.
+
+    Examples
+    --------
+    A hand-made encoder that codes the sprite's position and area knows three of tiny dSprites' five
+    factors (pos_x, pos_y, scale), not shape or orientation; chance is 1/5:
+
+    >>> import numpy as np
+    >>> from dbench.metrics import beta_vae
+    >>> def sprite_position_and_size(images):
+    ...     mass = images.sum(axis=(1, 2, 3))
+    ...     rows, cols = np.indices(images.shape[-2:])
+    ...     x = (images[:, 0] * cols).sum(axis=(1, 2)) / mass
+    ...     y = (images[:, 0] * rows).sum(axis=(1, 2)) / mass
+    ...     return np.stack([x, y, mass], axis=1)
+    >>> scores = beta_vae("tiny_dsprites", sprite_position_and_size, seed=0, batch_size=16, n_train=300, n_eval=150)
+    >>> round(scores["eval_accuracy"], 2)
+    0.76
     """
     overrides = {"batch_size": batch_size, "n_train": n_train, "n_eval": n_eval}
     return run_standalone(SPEC, dataset, encoder, seed, overrides)

@@ -16,7 +16,9 @@ Disentangled Representations", ICML 2019.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -24,11 +26,17 @@ from array_api_compat import device as device_of
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
+from dbench.metrics._constraints import Interval
 from dbench.metrics._discretize import histogram_discretize, mutual_info_matrix
-from dbench.metrics._sampling import check_int_param
+from dbench.metrics._plans import plan_factor_samples, split_codes
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Scored, ScoreKey
 from dbench.metrics._validation import check_codes, warn_degenerate
-from dbench.metrics.mig import plan_factor_samples, split_codes
-from dbench.metrics.spec import MetricSpec, Plan
+
+# disentanglement_lib study defaults: unsupervised_metrics.num_train = 10000, 20 histogram bins.
+PARAMS = Params(
+    n_train=Param(10_000, Interval(int, 2, 10_000_000), "codes of i.i.d. observations the scores are computed on"),
+    n_bins=Param(20, Interval(int, 1, 1000), "equal-width histogram bins per latent for the pairwise mutual information"),
+)
 
 
 def _covariance(xp: Any, codes: Any) -> Any:
@@ -58,7 +66,7 @@ def gaussian_wasserstein_correlation(cov: Any) -> Any:
     return 2.0 * xp.sum(xp.linalg.diagonal(cov)) - 2.0 * xp.sum(xp.sqrt(eigenvalues))
 
 
-def unsupervised(codes: Any, *, n_bins: int = 20) -> dict[str, float]:
+def unsupervised(codes: Any, *, n_bins: int = PARAMS["n_bins"].default) -> dict[str, float]:
     """Gaussian total correlation, Gaussian Wasserstein correlation (raw and normalised) and mean pairwise MI.
 
     Parameters
@@ -73,13 +81,27 @@ def unsupervised(codes: Any, *, n_bins: int = 20) -> dict[str, float]:
         ``gaussian_total_correlation``, ``gaussian_wasserstein_correlation``,
         ``gaussian_wasserstein_correlation_norm``, ``mutual_info_score``.
 
-    Degenerate input (warned with :class:`~dbench.metrics._validation.DegenerateInputWarning`, where
+    Degenerate input (warned with :class:`~dbench.metrics.DegenerateInputWarning`, where
     dlib returns NaN): constant latents are left out of the total correlation (a constant is
     independent of everything, so it adds no correlation); all-constant codes give 0 for the
     normalised Wasserstein score; a single latent has no pairs, so its mutual-information score is 0.
+
+    Examples
+    --------
+    Independent latents have (up to sampling noise) no total correlation; a near copy of a latent
+    has a lot:
+
+    >>> import numpy as np
+    >>> from dbench.metrics import unsupervised
+    >>> z = np.random.default_rng(0).normal(size=(2000, 2))
+    >>> round(unsupervised(z)["gaussian_total_correlation"], 3)
+    0.001
+    >>> copied = np.stack([z[:, 0], z[:, 0] + 0.1 * z[:, 1]], axis=1)
+    >>> round(unsupervised(copied)["gaussian_total_correlation"], 2)
+    2.31
     """
     check_codes(codes)
-    n_bins = check_int_param({"n_bins": n_bins}, "n_bins", 1)
+    SPEC.validate({"n_bins": n_bins})
     xp = array_namespace(codes)
     if codes.shape[0] < 2:
         raise ValueError(f"codes needs at least 2 samples; got {codes.shape[0]}")
@@ -127,19 +149,26 @@ def unsupervised(codes: Any, *, n_bins: int = 20) -> dict[str, float]:
 
 def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
     # dlib samples (factor, observation) pairs and ignores the factors; so do we.
-    return plan_factor_samples(dataset, rng, {"train": check_int_param(params, "n_train", 2)})
+    return plan_factor_samples(dataset, rng, {"train": params["n_train"]})
 
 
-def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     ((train_codes, _),) = split_codes(plan, codes, ("train",))
-    return unsupervised(train_codes, n_bins=params["n_bins"])
+    return Scored(unsupervised(train_codes, n_bins=params["n_bins"]))
 
 
 SPEC = MetricSpec(
     name="unsupervised",
-    # disentanglement_lib study defaults: unsupervised_metrics.num_train = 10000, 20 histogram bins.
-    defaults={"n_train": 10_000, "n_bins": 20},
-    plan=_plan,
-    score=_score,
     description="Gaussian total correlation, Gaussian Wasserstein correlation, mean pairwise discrete MI",
+    params=PARAMS,
+    scores=(
+        ScoreKey("gaussian_total_correlation", 0.0, math.inf, False, "KL of the fitted Gaussian from its marginals (nats)"),
+        ScoreKey("gaussian_wasserstein_correlation", 0.0, math.inf, False, "squared 2-Wasserstein distance to the marginals"),
+        # 2 tr S - 2 tr sqrt(diag(S) S) over tr S: below 2 since the square root's trace is >= 0 (it
+        # exceeds 1 for many strongly correlated latents: 2 - 2 / sqrt(D) for D copies of one latent).
+        ScoreKey("gaussian_wasserstein_correlation_norm", 0.0, 2.0, False, "the Wasserstein correlation over tr S"),
+        ScoreKey("mutual_info_score", 0.0, math.inf, False, "mean discrete MI over ordered pairs of latents (nats)"),
+    ),
+    plan_fn=_plan,
+    score_fn=_score,
 )

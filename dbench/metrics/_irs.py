@@ -21,7 +21,9 @@ Representations for Interventional Robustness. ICML 2019. https://arxiv.org/abs/
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
@@ -29,11 +31,18 @@ from array_api_compat import device as device_of
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
+from dbench.metrics._constraints import Interval
 from dbench.metrics._discretize import compact_labels, histogram_discretize
-from dbench.metrics._sampling import check_int_param
+from dbench.metrics._plans import plan_factor_samples, split_codes
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Scored, ScoreKey
 from dbench.metrics._validation import check_pair, warn_degenerate
-from dbench.metrics.mig import plan_factor_samples, split_codes
-from dbench.metrics.spec import MetricSpec, Plan
+
+# disentanglement_lib study defaults: irs.num_train = 10000, irs.diff_quantile = 0.99, 20 bins.
+PARAMS = Params(
+    n_train=Param(10_000, Interval(int, 2, 10_000_000), "i.i.d. (code, factor) samples the score is computed on"),
+    diff_quantile=Param(0.99, Interval(float, 0.0, 1.0, closed="right"), "quantile of within-group deviations (paper: 1.0)"),
+    n_bins=Param(20, Interval(int, 1, 1000), "histogram bins the factors are discretised into before grouping"),
+)
 
 
 def _quantile(xp: Any, values: Any, q: float) -> Any:
@@ -74,7 +83,13 @@ def irs_matrix(codes: Any, factor_labels: Any, levels: tuple[int, ...], diff_qua
     return 1.0 - cumulative / max_deviations[:, None], max_deviations
 
 
-def irs(codes: Any, factors: Any, *, diff_quantile: float = 0.99, n_bins: int = 20) -> dict[str, float]:
+def irs(
+    codes: Any,
+    factors: Any,
+    *,
+    diff_quantile: float = PARAMS["diff_quantile"].default,
+    n_bins: int = PARAMS["n_bins"].default,
+) -> dict[str, float]:
     """Interventional Robustness Score of ``codes`` ``(n_samples, n_latents)`` w.r.t. integer ``factors``.
 
     Parameters
@@ -92,11 +107,21 @@ def irs(codes: Any, factors: Any, *, diff_quantile: float = 0.99, n_bins: int = 
         ``irs`` (at most 1; 0 when every latent is constant) and ``num_active_dims``, the number of
         non-constant latents. disentanglement_lib's ``num_active_dims`` is ``np.sum(active_mus)``,
         the sum of the active codes' *values* (a bug); we report the count its name promises.
+
+    Examples
+    --------
+    Latents that each follow one factor move little when the other factors vary:
+
+    >>> import numpy as np
+    >>> from dbench.metrics import irs
+    >>> rng = np.random.default_rng(0)
+    >>> factors = rng.integers(0, 4, size=(1000, 2))
+    >>> scores = irs(factors + 0.05 * rng.normal(size=(1000, 2)), factors)
+    >>> round(scores["irs"], 3), scores["num_active_dims"]
+    (0.929, 2.0)
     """
     xp = check_pair(codes, factors)
-    n_bins = check_int_param({"n_bins": n_bins}, "n_bins", 1)
-    if isinstance(diff_quantile, bool) or not 0.0 < float(diff_quantile) <= 1.0:
-        raise ValueError(f"diff_quantile must be in (0, 1]; got {diff_quantile!r}")
+    SPEC.validate({"diff_quantile": diff_quantile, "n_bins": n_bins})
     if not xp.isdtype(codes.dtype, "real floating"):
         codes = xp.astype(codes, xp.float64)
     active = xp.var(codes, axis=0) > 0
@@ -117,19 +142,22 @@ def irs(codes: Any, factors: Any, *, diff_quantile: float = 0.99, n_bins: int = 
 
 
 def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
-    return plan_factor_samples(dataset, rng, {"train": check_int_param(params, "n_train", 2)})
+    return plan_factor_samples(dataset, rng, {"train": params["n_train"]})
 
 
-def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     ((train_codes, train_factors),) = split_codes(plan, codes, ("train",))
-    return irs(train_codes, train_factors, diff_quantile=params["diff_quantile"], n_bins=params["n_bins"])
+    return Scored(irs(train_codes, train_factors, diff_quantile=params["diff_quantile"], n_bins=params["n_bins"]))
 
 
 SPEC = MetricSpec(
     name="irs",
-    # disentanglement_lib study defaults: irs.num_train = 10000, irs.diff_quantile = 0.99, 20 bins.
-    defaults={"n_train": 10_000, "diff_quantile": 0.99, "n_bins": 20},
-    plan=_plan,
-    score=_score,
     description="Interventional Robustness Score (Suter et al. 2019), dlib's 0.99-quantile variant",
+    params=PARAMS,
+    scores=(
+        ScoreKey("irs", -math.inf, 1.0, True, "deviation-weighted mean over latents of 1 - normalised deviation"),
+        ScoreKey("num_active_dims", 0.0, math.inf, None, "latents that are not constant"),
+    ),
+    plan_fn=_plan,
+    score_fn=_score,
 )

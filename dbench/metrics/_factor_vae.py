@@ -17,30 +17,31 @@ largest); ties go to the first latent (argmin) and the first factor (argmax), as
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
-from dbench.metrics._sampling import (
-    check_dataset_factors,
-    check_int_param,
-    check_nonnegative_param,
-    plan_codes,
-    run_standalone,
-)
+from dbench.metrics._constraints import Interval
+from dbench.metrics._plans import check_dataset_factors, plan_codes
+from dbench.metrics._sampling import run_standalone
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
 from dbench.metrics._validation import warn_degenerate
-from dbench.metrics.spec import MetricSpec, Plan
 
-DEFAULTS: dict[str, Any] = {
-    "batch_size": 64,
-    "n_train": 10000,
-    "n_eval": 5000,
-    "n_variance_estimate": 10000,
-    "prune_threshold": 0.05,
-}
+PARAMS = Params(
+    # A variance over the batch needs two rows.
+    batch_size=Param(64, Interval(int, 2, 100_000), "observations sharing the fixed factor's value, per vote"),
+    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training votes of the majority-vote classifier"),
+    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation votes"),
+    n_variance_estimate=Param(10_000, Interval(int, 2, 10_000_000), "observations for the global variances"),
+    prune_threshold=Param(0.05, Interval(float, 0.0, 1e12), "latents whose standard deviation is below this get no vote"),
+)
+# Each row of the plan's batches holds a flat index and a factor vector, and a code once encoded.
+RULES = (Rule("batch_size * (n_train + n_eval) <= 20_000_000", "batch rows the plan holds"),)
 
 
 def _plan_fixed_factor_batches(
@@ -62,7 +63,7 @@ def _plan_fixed_factor_batches(
     return indices, labels
 
 
-def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
+def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
     """Draw the variance sample, then the training batches, then the evaluation batches (dlib's order).
 
     Requests ``variance`` ``(n_variance_estimate,)``, ``train`` ``(n_train, batch_size)`` and ``eval``
@@ -70,11 +71,8 @@ def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[
     each batch) and ``n_factors``. dlib skips the batches when no latent is active; a plan cannot know
     that before encoding, so it always draws them (the score is the same).
     """
-    batch_size = check_int_param(params, "batch_size", 2)  # a variance over the batch needs two rows
-    n_train = check_int_param(params, "n_train", 1)
-    n_eval = check_int_param(params, "n_eval", 1)
-    n_variance = check_int_param(params, "n_variance_estimate", 2)
-    check_nonnegative_param(params, "prune_threshold")
+    batch_size, n_train, n_eval = params["batch_size"], params["n_train"], params["n_eval"]
+    n_variance = params["n_variance_estimate"]
     n_factors = check_dataset_factors(dataset)
     variance = factors_to_indices(dataset, sample_factors(dataset, n_variance, rng))
     train, train_labels = _plan_fixed_factor_batches(dataset, rng, n_train, batch_size)
@@ -118,9 +116,9 @@ def majority_vote_accuracy(votes: np.ndarray, classifier: np.ndarray) -> float:
     return float(votes[classifier, np.arange(votes.shape[1])].sum() / votes.sum())
 
 
-def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     """Majority-vote accuracy of the least-variable normalised latent at naming the fixed factor."""
-    prune_threshold = check_nonnegative_param(params, "prune_threshold")
+    prune_threshold = float(params["prune_threshold"])
     xp, arrays = plan_codes(plan, codes, ("variance", "train", "eval"))
     n_latents = arrays["variance"].shape[-1]
     global_variances = xp.var(arrays["variance"], axis=0, correction=1)
@@ -130,7 +128,7 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
         # dlib returns exactly these values when every latent is pruned.
         warn_degenerate(f"factor_vae: no latent has a standard deviation >= prune_threshold={prune_threshold}; "
                         "train and eval accuracy are 0 by definition")
-        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+        return Scored({"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0})
 
     n_factors = int(plan.extra["n_factors"])
     # The heavy part (variances over every batch) stays in the codes' namespace; only the (n_points,)
@@ -140,20 +138,28 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
     train_votes = vote_matrix(plan.extra["train_labels"], train_latents, n_factors, n_latents)
     eval_votes = vote_matrix(plan.extra["eval_labels"], eval_latents, n_factors, n_latents)
     classifier = np.argmax(train_votes, axis=0)  # per latent, its majority factor (first on ties)
-    return {
-        "train_accuracy": majority_vote_accuracy(train_votes, classifier),
-        "eval_accuracy": majority_vote_accuracy(eval_votes, classifier),
-        # dlib reports len(active_dims), the length of the boolean mask (always D); this is the count.
-        "num_active_dims": n_active,
-    }
+    return Scored(
+        {
+            "train_accuracy": majority_vote_accuracy(train_votes, classifier),
+            "eval_accuracy": majority_vote_accuracy(eval_votes, classifier),
+            # dlib reports len(active_dims), the length of the boolean mask (always D); this is the count.
+            "num_active_dims": n_active,
+        }
+    )
 
 
 SPEC = MetricSpec(
     name="factor_vae",
-    defaults=DEFAULTS,
-    plan=plan,
-    score=score,
     description="Kim & Mnih (2018) FactorVAE score: majority-vote accuracy of the least-variable latent",
+    params=PARAMS,
+    scores=(
+        ScoreKey("train_accuracy", 0.0, 1.0, True, "majority-vote accuracy on the training votes"),
+        ScoreKey("eval_accuracy", 0.0, 1.0, True, "majority-vote accuracy on fresh votes"),
+        ScoreKey("num_active_dims", 0.0, math.inf, None, "latents with a standard deviation >= prune_threshold"),
+    ),
+    plan_fn=_plan,
+    score_fn=_score,
+    rules=RULES,
 )
 
 
@@ -162,11 +168,11 @@ def factor_vae(
     encoder: Any,
     *,
     seed: int,
-    batch_size: int = DEFAULTS["batch_size"],
-    n_train: int = DEFAULTS["n_train"],
-    n_eval: int = DEFAULTS["n_eval"],
-    n_variance_estimate: int = DEFAULTS["n_variance_estimate"],
-    prune_threshold: float = DEFAULTS["prune_threshold"],
+    batch_size: int = PARAMS["batch_size"].default,
+    n_train: int = PARAMS["n_train"].default,
+    n_eval: int = PARAMS["n_eval"].default,
+    n_variance_estimate: int = PARAMS["n_variance_estimate"].default,
+    prune_threshold: float = PARAMS["prune_threshold"].default,
 ) -> dict[str, float]:
     """Kim & Mnih's FactorVAE score of ``encoder`` on ``dataset``.
 
@@ -193,6 +199,24 @@ def factor_vae(
     References
     ----------
     Kim & Mnih (2018), "Disentangling by Factorising", ICML.
+
+    Examples
+    --------
+    A hand-made encoder that codes the sprite's position and area knows three of tiny dSprites' five
+    factors (pos_x, pos_y, scale), not shape or orientation; chance is 1/5:
+
+    >>> import numpy as np
+    >>> from dbench.metrics import factor_vae
+    >>> def sprite_position_and_size(images):
+    ...     mass = images.sum(axis=(1, 2, 3))
+    ...     rows, cols = np.indices(images.shape[-2:])
+    ...     x = (images[:, 0] * cols).sum(axis=(1, 2)) / mass
+    ...     y = (images[:, 0] * rows).sum(axis=(1, 2)) / mass
+    ...     return np.stack([x, y, mass], axis=1)
+    >>> scores = factor_vae("tiny_dsprites", sprite_position_and_size, seed=0, batch_size=16, n_train=300,
+    ...                     n_eval=150, n_variance_estimate=500)
+    >>> round(scores["eval_accuracy"], 2), scores["num_active_dims"]
+    (0.59, 3)
     """
     overrides = {
         "batch_size": batch_size,

@@ -21,7 +21,8 @@ Observations. ICLR 2018. https://arxiv.org/abs/1711.00848
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -29,12 +30,25 @@ from array_api_compat import device as device_of
 
 from dbench._array import to_numpy
 from dbench.datasets.base import GroundTruthDataset
-from dbench.metrics._sampling import check_int_param
-from dbench.metrics._validation import warn_degenerate
-from dbench.metrics.mig import check_train_test, plan_factor_samples, split_codes, top_two_gap, warn_if_constant_codes
-from dbench.metrics.spec import MetricSpec, Plan
+from dbench.metrics._aggregate import top_two_gap
+from dbench.metrics._constraints import Boolean, Interval, Options
+from dbench.metrics._plans import plan_factor_samples, split_codes
+from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Scored, ScoreKey
+from dbench.metrics._validation import (
+    check_train_test,
+    warn_degenerate,
+    warn_if_constant_codes,
+)
 
 SOLVERS = ("batched", "sklearn")
+# disentanglement_lib study defaults: num_train = 10000, num_test = 5000, continuous_factors = False.
+PARAMS = Params(
+    n_train=Param(10_000, Interval(int, 2, 10_000_000), "training samples the single-latent SVMs are fitted on"),
+    n_test=Param(5_000, Interval(int, 2, 10_000_000), "test samples the accuracies are measured on"),
+    continuous_factors=Param(False, Boolean(), "score each pair by squared correlation instead of SVM accuracy"),
+    solver=Param("batched", Options(SOLVERS), "'batched': every 1-D SVM at once; 'sklearn': dlib's LinearSVC loop"),
+    standardize=Param(False, Boolean(), "standardise each latent first (scale-free; not dlib's numbers)"),
+)
 # dlib's LinearSVC(C=0.01, class_weight="balanced"): squared hinge loss, L2 penalty on (w, b).
 SVC_C = 0.01
 _NEWTON_ITERATIONS = 100
@@ -285,12 +299,11 @@ def sap_score_matrix(
     codes_test: Any,
     factors_test: Any,
     *,
-    continuous_factors: bool = False,
-    solver: str = "batched",
+    continuous_factors: bool = PARAMS["continuous_factors"].default,
+    solver: str = PARAMS["solver"].default,
 ) -> np.ndarray:
     """The ``(n_latents, n_factors)`` score matrix of SAP (host NumPy; NaN for a factor with one value)."""
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    SPEC.validate({"continuous_factors": continuous_factors, "solver": solver})
     xp = array_namespace(codes_train)
     if continuous_factors:
         scores = to_numpy(_squared_correlations(xp, codes_train, factors_train)).astype(np.float64)
@@ -308,9 +321,9 @@ def sap(
     codes_test: Any,
     factors_test: Any,
     *,
-    continuous_factors: bool = False,
-    solver: str = "batched",
-    standardize: bool = False,
+    continuous_factors: bool = PARAMS["continuous_factors"].default,
+    solver: str = PARAMS["solver"].default,
+    standardize: bool = PARAMS["standardize"].default,
 ) -> dict[str, float]:
     """SAP score: mean over factors of the gap between the two latents that predict it best.
 
@@ -335,8 +348,22 @@ def sap(
     dict
         ``{"sap": float}`` in ``[0, 1]``. With one latent the gap is its score (the runner-up counts as
         0). A factor with one value is predicted perfectly by every latent, so its gap is 0 (warned).
+
+    Examples
+    --------
+    Latent 0 carries binary factor 0 and latent 1 factor 1, each with a little noise; latent 2 is
+    noise. Each factor's own latent predicts it perfectly, the runner-up at chance (1/2):
+
+    >>> import numpy as np
+    >>> from dbench.metrics import sap
+    >>> rng = np.random.default_rng(0)
+    >>> factors = rng.integers(0, 2, size=(600, 2))
+    >>> codes = np.concatenate([factors + 0.1 * rng.normal(size=(600, 2)), rng.normal(size=(600, 1))], axis=1)
+    >>> round(sap(codes[:400], factors[:400], codes[400:], factors[400:])["sap"], 2)
+    0.5
     """
     xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    SPEC.validate({"continuous_factors": continuous_factors, "solver": solver, "standardize": standardize})
     if not xp.isdtype(codes_train.dtype, "real floating"):
         codes_train = xp.astype(codes_train, xp.float64)
     if not xp.isdtype(codes_test.dtype, "real floating"):
@@ -359,28 +386,29 @@ def sap(
 
 
 def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
-    sizes = {"train": check_int_param(params, "n_train", 2), "test": check_int_param(params, "n_test", 2)}
-    return plan_factor_samples(dataset, rng, sizes)
+    return plan_factor_samples(dataset, rng, {"train": params["n_train"], "test": params["n_test"]})
 
 
-def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, float]:
+def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     (train_codes, train_factors), (test_codes, test_factors) = split_codes(plan, codes, ("train", "test"))
-    return sap(
-        train_codes,
-        train_factors,
-        test_codes,
-        test_factors,
-        continuous_factors=bool(params["continuous_factors"]),
-        solver=params["solver"],
-        standardize=bool(params["standardize"]),
+    return Scored(
+        sap(
+            train_codes,
+            train_factors,
+            test_codes,
+            test_factors,
+            continuous_factors=params["continuous_factors"],
+            solver=params["solver"],
+            standardize=params["standardize"],
+        )
     )
 
 
 SPEC = MetricSpec(
     name="sap",
-    # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, continuous_factors = False.
-    defaults={"n_train": 10_000, "n_test": 5_000, "continuous_factors": False, "solver": "batched", "standardize": False},
-    plan=_plan,
-    score=_score,
     description="SAP (Kumar et al. 2018): top-two gap of single-latent LinearSVC test accuracies",
+    params=PARAMS,
+    scores=(ScoreKey("sap", 0.0, 1.0, True, "mean over factors of the best minus the second-best latent's score"),),
+    plan_fn=_plan,
+    score_fn=_score,
 )
