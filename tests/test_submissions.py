@@ -210,3 +210,37 @@ def test_onnx_submission_scores_in_the_sandbox(tmp_path, protocol_file):
     for metric, keys in direct.scores.items():
         for key, value in keys.items():
             assert result.scores[metric][key] == pytest.approx(value, abs=1e-4)
+
+
+
+def test_sandbox_worker_imports_the_scorers_own_dbench(tmp_path):
+    """The worker runs the very ``dbench`` the scorer imported, not an installed or other copy.
+
+    A copy of the package in a fresh folder plays the scorer (the installed ``dbench`` is elsewhere);
+    the worker's clean environment must still import that copy.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    import dbench.submissions.sandbox as sandbox
+
+    scorer_root = tmp_path / "scorer"
+    shutil.copytree(Path(sandbox.__file__).resolve().parents[1], scorer_root / "dbench",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import subprocess, sys
+        from pathlib import Path
+        from dbench.submissions.sandbox import _clean_env
+        out = subprocess.run([sys.executable, "-c", "import dbench.submissions.worker as w; print(w.__file__)"],
+                             cwd={str(work)!r}, env=_clean_env(Path({str(work)!r})), capture_output=True,
+                             text=True, check=True)
+        print(out.stdout.strip())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=work, env={"PYTHONPATH": str(scorer_root)},
+                         capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()).resolve() == (scorer_root / "dbench" / "submissions" / "worker.py").resolve()

@@ -41,10 +41,19 @@ def _limit_resources(memory_bytes: int):
     return apply
 
 
+# The folder that holds the scorer's own ``dbench`` package (this file is dbench/submissions/sandbox.py).
+_DBENCH_PARENT = Path(__file__).resolve().parents[2]
+
+
 def _clean_env(workdir: Path) -> dict[str, str]:
+    """The worker's whole environment: a few harmless variables, and the scorer's ``dbench`` first.
+
+    ``PYTHONPATH`` is exactly the folder the scorer imported ``dbench`` from, so the worker runs the
+    same code as the scorer (not whichever ``dbench`` an installation or the caller's path would give).
+    """
     keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "DBENCH_DATA_DIR", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    env.update(HOME=str(workdir), TMPDIR=str(workdir), PYTHONNOUSERSITE="1",
+    env.update(HOME=str(workdir), TMPDIR=str(workdir), PYTHONNOUSERSITE="1", PYTHONPATH=str(_DBENCH_PARENT),
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     return env
 

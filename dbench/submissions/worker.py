@@ -37,7 +37,7 @@ def encode_queries(artifact: str, kind: str, dataset: str, indices: np.ndarray, 
                    data_dir: str | None) -> dict[str, np.ndarray]:
     from dbench.datasets import get_dataset
     from dbench.encoders import load_encoder
-    from dbench.evaluation.code_table import CodeTable
+    from dbench.codes import CodeTable
 
     spec = OnnxEncoder(artifact) if kind == "onnx" else artifact
     loaded = load_encoder(spec)
