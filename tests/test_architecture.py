@@ -6,6 +6,11 @@ imports, ``importlib.import_module("literal")``, and string constants naming a d
 registries that ``importlib`` resolves by name). The static analysis reads source only (``ast``), so a
 module that is expensive or impossible to import is still checked.
 
+Every import of a ``dbench`` name must also resolve: the module exists (``import dbench.x.y``,
+``importlib.import_module("dbench.x.y")``) and a name taken ``from`` a module is a submodule or is bound
+at its top level (a module with a ``__getattr__`` or a star import may provide any name). A lazy import
+of a module that was moved or removed would otherwise fail only when its function first runs.
+
 Two exceptions, both structural:
 
 - ``dbench/__init__.py`` is the facade users import: it may re-export from any layer, but only lazily
@@ -107,6 +112,17 @@ class _Collector(ast.NodeVisitor):
         self.depth = 0  # > 0 inside a function or class body
         self.found: list[Import] = []
         self.outside: list[tuple[str, int]] = []  # (module, line) of imports of other top-level packages
+        self.unresolved: list[tuple[int, str]] = []  # (line, what) of imports of names that do not exist
+
+    def _require(self, module: str, node: ast.AST, name: str | None = None) -> None:
+        """Note an import of ``module`` (or of ``name`` from it) that cannot succeed."""
+        if module.split(".")[0] not in self.roots:
+            return
+        if module not in self.modules:
+            self.unresolved.append((node.lineno, f"no module {module}"))
+        elif name is not None and f"{module}.{name}" not in self.modules \
+                and not _may_provide(self.modules[module], name):
+            self.unresolved.append((node.lineno, f"{module} has no {name!r} (neither a submodule nor a name it defines)"))
 
     def _add(self, name: str, node: ast.AST, how: str) -> None:
         self.outside.append((name, node.lineno))
@@ -134,6 +150,7 @@ class _Collector(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self._add(alias.name, node, "import")
+            self._require(alias.name, node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
@@ -144,6 +161,7 @@ class _Collector(ast.NodeVisitor):
         for alias in node.names:
             submodule = f"{package}.{alias.name}"
             self._add(submodule if submodule in self.modules else package, node, "from")
+            self._require(package, node, None if alias.name == "*" else alias.name)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -158,13 +176,55 @@ class _Collector(ast.NodeVisitor):
                     base = _relative_base(self.module, level, self.modules)
                     target = f"{base}.{rest}" if rest else base
                 self._add(target, node, "import_module")
+                self._require(target, node)
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        # A registry of module names resolved later with importlib ("dbench.metrics.mig").
+        # A registry of module names resolved later with importlib ("dbench.metrics._mig").
         value = node.value
         if isinstance(value, str) and value in self.modules and "." in value:
             self._add(value, node, "name")
+
+
+_TOP_LEVEL_NAMES: dict[Path, tuple[set[str], bool]] = {}
+
+
+def _top_level_names(path: Path) -> tuple[set[str], bool]:
+    """Names bound at the top level of a module file (also under ``if``/``try``/``for``/``with``), and
+    whether it may provide any other name (a module ``__getattr__`` or a star import)."""
+    if path not in _TOP_LEVEL_NAMES:
+        names: set[str] = set()
+        open_ended = False
+        stack: list[ast.AST] = list(ast.parse(path.read_text(encoding="utf-8")).body)
+        while stack:
+            node = stack.pop()
+            targets: list[ast.AST | None] = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                open_ended |= node.name == "__getattr__"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    open_ended |= alias.name == "*"
+                    names.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For)):
+                targets = [node.target]
+            elif isinstance(node, ast.With):
+                targets = [item.optional_vars for item in node.items]
+            for target in targets:
+                if target is not None:
+                    names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            for field in ("body", "orelse", "finalbody", "handlers"):  # blocks that run at import
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    stack.extend(getattr(node, field, []))
+        _TOP_LEVEL_NAMES[path] = (names, open_ended)
+    return _TOP_LEVEL_NAMES[path]
+
+
+def _may_provide(path: Path, name: str) -> bool:
+    names, open_ended = _top_level_names(path)
+    return open_ended or name in names
 
 
 def collect_imports(
@@ -175,17 +235,39 @@ def collect_imports(
     Returns the internal imports and ``(importing module, file, line, imported name)`` for imports of
     anything else (standard library, third party, other first-party packages).
     """
+    internal, outside, _ = _scan(package_dir, roots)
+    return internal, outside
+
+
+def unresolved_imports(package_dir: Path, roots: tuple[str, ...] | None = None,
+                       imported: tuple[Path, ...] = ()) -> list[str]:
+    """One line per import of a module of ``roots`` that does not exist, or of a name it does not define.
+
+    ``imported``: other packages the modules of ``package_dir`` import from (their imports are checked
+    too when they are in ``roots``).
+    """
+    return _scan(package_dir, roots, imported)[2]
+
+
+def _scan(
+    package_dir: Path, roots: tuple[str, ...] | None, imported: tuple[Path, ...] = ()
+) -> tuple[list[Import], list[tuple[str, Path, int, str]], list[str]]:
     modules = module_files(package_dir)
+    known = dict(modules)
+    for other in imported:
+        known.update(module_files(other))
     roots = roots or (package_dir.name,)
     internal: list[Import] = []
     outside: list[tuple[str, Path, int, str]] = []
+    unresolved: list[str] = []
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        collector = _Collector(module, path, modules, roots)
+        collector = _Collector(module, path, known, roots)
         collector.visit(tree)
         internal.extend(collector.found)
         outside.extend((module, path, line, name) for name, line in collector.outside)
-    return internal, outside
+        unresolved.extend(f"{_shown(path)}:{line}: {module} imports {what}" for line, what in collector.unresolved)
+    return internal, outside, unresolved
 
 
 # ------------------------------------------------------------------------------------------------
@@ -330,6 +412,14 @@ def test_dbench_never_imports_reference_models(dbench_imports):
     assert not bad, "dbench must not depend on the reference models (they plug in via entry points):\n" + "\n".join(bad)
 
 
+def test_every_dbench_import_resolves():
+    """No import (lazy ones included) names a dbench module that does not exist, or a name it lacks."""
+    problems = unresolved_imports(DBENCH)
+    # The reference models plug into the CLI and import dbench: their imports must resolve as well.
+    problems += unresolved_imports(ROOT / "reference_models", ("reference_models", "dbench"), (DBENCH,))
+    assert not problems, "imports of dbench names that do not exist:\n" + "\n".join(problems)
+
+
 def test_the_analysis_sees_the_graph(dbench_imports):
     """The collector is not blind: it finds known edges of each kind in dbench's own source."""
     internal, _ = dbench_imports
@@ -378,6 +468,28 @@ def test_checks_catch_every_import_form(tmp_path):
     assert any(p.endswith("a.py:2: pkg.low.a (layer 0 foundation) has a lazy from of pkg.high.b (layer 2 "
                           "encoders), which is above it") for p in problems)
     assert ("pkg.low.ok", "os") in {(m, n) for m, _, _, n in outside}
+
+
+def test_imports_of_missing_modules_and_names_are_caught(tmp_path):
+    pkg = _package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/low/__init__.py": "from pkg.low.a import x\n",
+        "pkg/low/a.py": "x = 1\nif x:\n    y = 2\ntry:\n    from os import path as z\nexcept ImportError:\n    pass\n",
+        "pkg/low/lazy.py": "def f():\n    from pkg.low.gone import thing\n",
+        "pkg/low/plain.py": "import pkg.low.gone\n",
+        "pkg/low/dyn.py": "import importlib\n\ndef g():\n    return importlib.import_module('pkg.low.gone')\n",
+        "pkg/low/name.py": "from pkg.low.a import missing\n",
+        "pkg/low/ok.py": "from pkg.low.a import x, y, z\nfrom pkg.low import a, x as also\nfrom pkg.open import any_name\n"
+                         "import pkg.low.a\nfrom . import a as rel\nfrom os import nothing_checked\n",
+        "pkg/open.py": "def __getattr__(name):\n    return name\n",
+    })
+    problems = unresolved_imports(pkg)
+    text = "\n".join(problems)
+    assert "lazy.py:2: pkg.low.lazy imports no module pkg.low.gone" in text
+    assert "plain.py:1: pkg.low.plain imports no module pkg.low.gone" in text
+    assert "dyn.py:4: pkg.low.dyn imports no module pkg.low.gone" in text
+    assert "name.py:1: pkg.low.name imports pkg.low.a has no 'missing'" in text
+    assert len(problems) == 4, text  # nothing from ok.py: defined names, submodules, __getattr__, other packages
 
 
 def test_facade_may_not_import_upward_at_module_level(tmp_path):
