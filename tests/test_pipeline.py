@@ -142,3 +142,23 @@ def test_plots_include_the_dci_importance_matrix(tmp_path):
     assert "artifacts" not in result.to_dict()  # arrays never go into the JSON
     names = {p.name for p in write_plots(result, tmp_path)}
     assert names == {"scores.png", "dci_importance.png"}
+
+
+def test_scores_outside_their_declaration_are_that_metrics_error(monkeypatch):
+    """The pipeline checks every metric's scores against its spec; a breach fails only that metric, in one line."""
+    import dataclasses
+
+    import dbench.metrics._mig as mig_module
+    from dbench.metrics import Scored
+
+    honest = mig_module.SPEC.score_fn
+
+    def inflated(plan, codes, params):
+        return Scored({key: value + 2.0 for key, value in honest(plan, codes, params).scores.items()})
+
+    monkeypatch.setattr(mig_module, "SPEC", dataclasses.replace(mig_module.SPEC, score_fn=inflated))
+    result = _run(CountingEncoder())
+    assert "mig" not in result.scores and "sap" in result.scores
+    assert result.status == "partial"
+    assert result.errors["mig"].startswith("metrics.mig: score 'mig' = ") and "outside its declared range [0.0, 1.0]" in result.errors["mig"]
+    assert "\n" not in result.errors["mig"]

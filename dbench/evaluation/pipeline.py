@@ -244,6 +244,9 @@ def run_config(
                     for key, idx in plan.requests.items()
                 }
                 scored = specs[name].score(plan, codes, params[name])
+                # Every key declared, every value a finite number inside its declared bounds: a metric
+                # that breaks its own declaration is recorded as failed rather than ranked.
+                specs[name].check_scores(scored.scores)
                 scores[name] = {k: float(v) for k, v in scored.scores.items()}
                 if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
                     artifacts[name] = scored.artifacts

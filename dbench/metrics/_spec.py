@@ -2,7 +2,7 @@
 
 Everything else is derived from it: the array function's keyword defaults (``PARAMS[name].default``),
 the checks of a protocol file, of ``--set`` and of a Python call (one :meth:`MetricSpec.validate`, one
-message style), the score checks of the leaderboard (:meth:`MetricSpec.check_scores`), the listing of
+message style), the pipeline's check of every returned score (:meth:`MetricSpec.check_scores`), the listing of
 ``dbench list metrics`` (:meth:`MetricSpec.describe`) and the property tests (bounds and registry).
 
 A metric is split in two (the torchmetrics / disentanglement_lib public-private split):
