@@ -58,9 +58,20 @@ def test_evaluate_prints_table_and_writes_result(tmp_path):
         (["evaluate"], "required: encoder (see dbench evaluate --help)", 2),
         (["nonsense"], "invalid choice: 'nonsense'", 2),
         (["protocols", "show", "nope"], "protocol 'nope' not found", 2),
+        # A parameter outside its declared range (ParameterError) is a configuration error.
+        (["evaluate", str(NUMPY_EXAMPLE), "--set", "mig.n_bins=0"],
+         "metrics.mig.n_bins: got 0; allowed: an integer in [1, 1000]", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--protocol", "{bad_protocol}"],
+         "metrics.mig.n_bins: got 0; allowed: an integer in [1, 1000]", 2),
+        (["evaluate", str(NUMPY_EXAMPLE), "--protocol", "{broken_yaml}"], "invalid YAML", 2),
     ],
 )
-def test_bad_input_is_one_line_and_non_zero(args, message, code):
+def test_bad_input_is_one_line_and_non_zero(args, message, code, tmp_path):
+    files = {"bad_protocol": "name: p\nversion: 1\ndatasets: [tiny_dsprites]\nseeds: [0]\nmetrics:\n  mig: {n_bins: 0}\n",
+             "broken_yaml": "name: [p\n"}
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    args = [arg.format(**{name: tmp_path / f"{name}.yaml" for name in files}) for arg in args]
     proc = dbench(*args)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -85,5 +96,33 @@ def test_check_reports_pass_fail_table():
 
 
 def test_list_metrics_and_datasets():
-    assert "dci" in dbench("list", "metrics").stdout
-    assert "dsprites" in dbench("list", "datasets").stdout
+    from dbench.datasets import DATASETS
+    from dbench.metrics import METRIC_NAMES
+
+    assert dbench("list", "datasets").stdout.split() == list(DATASETS)
+    assert dbench("list", "metrics", "--names").stdout.split() == list(METRIC_NAMES)
+
+
+def test_list_metrics_shows_each_declaration():
+    """Per metric: its description, every parameter with default and range, every score key with bounds and direction."""
+    from dbench.metrics import METRIC_NAMES, get_metric
+
+    proc = dbench("list", "metrics")
+    assert proc.returncode == 0, proc.stderr
+    blocks = proc.stdout.strip().split("\n\n")
+    assert len(blocks) == len(METRIC_NAMES)
+    for name, block in zip(METRIC_NAMES, blocks):
+        described = get_metric(name).describe()
+        assert block.startswith(f"{name}: {described['description']}\n")
+        for param in described["params"]:
+            assert any(line.split()[:1] == [param["name"]] and line.endswith(f"; {param['allowed']}")
+                       for line in block.splitlines()), (name, param["name"])
+        for score in described["scores"]:
+            assert any(line.split()[:1] == [score["key"]] for line in block.splitlines()), (name, score["key"])
+        for rule in described["rules"]:
+            assert rule["condition"] in block
+    mig = blocks[list(METRIC_NAMES).index("mig")]
+    assert "    n_bins   20; an integer in [1, 1000]" in mig
+    assert "    mig  [0, 1], higher is better: " in mig
+    unsupervised = blocks[list(METRIC_NAMES).index("unsupervised")]
+    assert "gaussian_total_correlation             [0, inf), lower is better" in unsupervised

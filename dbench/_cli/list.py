@@ -1,16 +1,32 @@
-"""``dbench list datasets|metrics``: the registered names, one per line."""
+"""``dbench list datasets|metrics``: the registered datasets (one per line) and the metrics' declarations.
+
+``dbench list metrics`` prints, per metric, what its :class:`~dbench.metrics.MetricSpec` declares
+(:meth:`~dbench.metrics.MetricSpec.describe`): description, parameters with default and allowed
+range, rules between parameters, score keys with bounds and direction. ``--names`` prints only the
+names, one per line, for scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dbench._cli.exit_codes import EXIT_OK
 
+_INDENT = "    "
+
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("list", help="list datasets and metrics")
+    p = subparsers.add_parser(
+        "list",
+        help="list datasets, and metrics with their parameters and score keys",
+        description="List the registered datasets, or the metrics with what each declares: parameters "
+        "(default and allowed range), rules between parameters, score keys (bounds, direction).",
+    )
     p.add_argument("what", choices=("datasets", "metrics"))
+    p.add_argument("--names", action="store_true", help="only the names, one per line")
     p.set_defaults(func=run)
 
 
@@ -18,11 +34,66 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "datasets":
         from dbench.datasets import DATASETS
 
-        names = list(DATASETS)
-    else:
-        from dbench.metrics import METRIC_NAMES
+        for name in DATASETS:
+            print(name)
+        return EXIT_OK
+    from dbench.metrics import METRIC_NAMES, get_metric
 
-        names = list(METRIC_NAMES)
-    for name in names:
-        print(name)
+    if args.names:
+        for name in METRIC_NAMES:
+            print(name)
+        return EXIT_OK
+    print("\n\n".join(format_metric(get_metric(name).describe()) for name in METRIC_NAMES))
     return EXIT_OK
+
+
+def format_metric(described: Mapping[str, Any]) -> str:
+    """A metric's declaration (:meth:`MetricSpec.describe`) as readable, aligned text."""
+    lines = [f"{described['name']}: {described['description']}"]
+    params: Sequence[Mapping[str, Any]] = described["params"]
+    if params:
+        lines.append("  parameters (default; allowed values):")
+        width = max(len(p["name"]) for p in params)
+        for p in params:
+            lines.append(f"{_INDENT}{p['name']:<{width}}  {_value(p['default'])}; {p['allowed']}")
+            if p["doc"]:
+                lines.append(f"{_INDENT}{'':<{width}}  {p['doc']}")
+    else:
+        lines.append("  parameters: none")
+    for rule in described["rules"]:
+        if rule is described["rules"][0]:
+            lines.append("  rules between parameters:")
+        why = f"  ({rule['doc']})" if rule["doc"] else ""
+        lines.append(f"{_INDENT}{rule['condition']}{why}")
+    scores: Sequence[Mapping[str, Any]] = described["scores"]
+    lines.append("  scores (range, direction: meaning):")
+    width = max(len(s["key"]) for s in scores)
+    for s in scores:
+        doc = f": {s['doc']}" if s["doc"] else ""
+        lines.append(f"{_INDENT}{s['key']:<{width}}  {_range(s['low'], s['high'])}, {_direction(s['higher_is_better'])}{doc}")
+    if described.get("plot"):
+        lines.append("  plot: written with the result's plots (--plots)")
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    """A default as written in a protocol file (YAML/JSON: ``true``, ``[1, 5]``); strings quoted as in the ranges."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
+
+
+def _range(low: float | None, high: float | None) -> str:
+    """``[low, high]`` with ``None`` as an open, unbounded end."""
+    left = "(-inf" if low is None else f"[{low:g}"
+    right = "inf)" if high is None else f"{high:g}]"
+    return f"{left}, {right}"
+
+
+def _direction(higher_is_better: bool | None) -> str:
+    if higher_is_better is None:
+        return "no direction"
+    return "higher is better" if higher_is_better else "lower is better"
