@@ -18,8 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dbench.datasets.dsprites import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, _check_indices
 from dbench.datasets._files import NpzFile, check_array, find_data_file
+from dbench.datasets.dsprites import (
+    FACTOR_NAMES,
+    FACTOR_SIZES,
+    IMAGE_SIZE,
+    _check_indices,
+)
 from dbench.errors import DatasetError
 
 OFFICIAL_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
