@@ -36,7 +36,7 @@ from pydantic import (
 from dbench._json import jsonable, write_json_atomic
 from dbench._version import __version__
 from dbench.choices import Representation, Status
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
 
 SchemaVersion = Literal[1]
 SCHEMA_VERSION: int = get_args(SchemaVersion)[0]
@@ -124,9 +124,19 @@ class EvaluationResult(_Strict):
     errors: dict[str, str] = Field(default_factory=dict)
     status: Status
     error: str | None = None
+    #: one-line warnings about how the scores were obtained (e.g. a non-deterministic encoder);
+    #: written only when there are some, so results without warnings keep their earlier shape
+    warnings: list[str] = Field(default_factory=list)
     baseline: StrictBool = False
 
     _artifacts: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_warnings(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if not data.get("warnings"):
+            data.pop("warnings", None)
+        return data
 
     @field_validator("environment", "metric_params", mode="before")
     @classmethod
@@ -228,7 +238,7 @@ def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     """Validate parsed JSON; one-line :class:`ConfigError` naming ``source`` and the key."""
     if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise ConfigError(
-            f"{source}: schema_version: {data.get('schema_version')!r} is not supported; "
+            f"{source}: schema_version: {excerpt(data.get('schema_version'))} is not supported; "
             f"this dbench reads version {SCHEMA_VERSION}"
         )
     try:
@@ -241,16 +251,29 @@ def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     return result
 
 
+#: Largest result file read (a result with every metric's per-seed scores is well under 1 MB).
+MAX_RESULT_BYTES = 64 << 20
+
+
 def read_result(path: str | os.PathLike[str]) -> EvaluationResult:
-    """Read and validate one result JSON file."""
+    """Read and validate one result JSON file (at most :data:`MAX_RESULT_BYTES`, nesting bounded)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RESULT_BYTES + 1)
+        if len(raw) > MAX_RESULT_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_RESULT_BYTES >> 20} MB; not a dbench result file")
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read result file ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
-    return validate_result(data, str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply for a result file (a result nests four levels)") from None
+    try:
+        return validate_result(data, str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply for a result file (a result nests four levels)") from None
 
 
 __all__ = [
