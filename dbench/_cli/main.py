@@ -9,30 +9,38 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import check, evaluate, leaderboard, protocols, score
+from dbench._cli import cache, check, evaluate, leaderboard, protocols, score
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
 )
 from dbench._cli.plugins import add_plugin_commands
+from dbench._cli.supervisor import (
+    can_supervise,
+    install_termination_handlers,
+    supervise,
+)
 from dbench._version import __version__
-from dbench.errors import DbenchError, EncoderError
+from dbench.errors import DbenchError, EncoderError, Terminated, signal_name
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score)
+COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score, cache)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
   dbench evaluate my_encoder.py --metrics mig dci --seed 1 --out result.json
   dbench evaluate run_dir/ --protocol dlib --backend auto --cache-dir ~/.cache/dbench
   dbench check my_encoder.py                                # seconds: shape, determinism, speed
+  dbench cache ls --cache-dir ~/.cache/dbench               # what is cached, for which encoder
   dbench train beta_vae --steps 2000 --seed 0 --out runs/beta_vae   # with the reference models
 
 {EXIT_CODES_HELP}"""
@@ -70,29 +78,77 @@ def exit_code(exc: DbenchError) -> int:
     return EXIT_FAILED if isinstance(exc, EncoderError) else EXIT_USAGE
 
 
+#: Commands that load user code: run in a supervised child process (see dbench._cli.supervisor).
+SUPERVISED = frozenset({"evaluate", "check"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dbench ARGV``; return the exit code."""
+    """Run ``dbench ARGV``; return the exit code.
+
+    Called without ``argv`` (the ``dbench`` program, ``python -m dbench``), a command that loads user
+    code runs in a supervised child process, so that user code ending the process (``os._exit``)
+    can never look like success; called with ``argv`` (tests, embedding), everything runs here.
+    """
+    entry = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    try:
+    parsed: list[argparse.Namespace] = []
+
+    def parse() -> int:
         parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
+        parsed.append(parser.parse_args(argv))
+        if not getattr(parsed[0], "func", None):
             parser.print_help()
             return EXIT_USAGE
-        return int(args.func(args) or EXIT_OK)
+        return EXIT_OK
+
+    status = _guarded(parse, debug)
+    if status != EXIT_OK or not parsed:
+        return status
+    args = parsed[0]
+
+    def command() -> int:
+        return _guarded(lambda: int(args.func(args) or EXIT_OK), debug)
+
+    if entry and args.command in SUPERVISED and can_supervise():
+        return supervise(args.command, command)
+    if entry:
+        install_termination_handlers()
+    return command()
+
+
+def _guarded(body: Any, debug: bool) -> int:
+    """``body()``'s exit code, every failure turned into one line on stderr and its exit code."""
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return body()
     except DbenchError as exc:
         if debug:
             raise
         print(f"dbench: error: {_one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:
-        print("dbench: interrupted (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        what = f"terminated by {signal_name(exc)}" if terminated else "interrupted"
+        print(f"dbench: {what} (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (``dbench list metrics | head``): stop quietly, as other tools
         # do, and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except RecursionError:
+        if debug:
+            raise
+        print("dbench: error: an input is nested too deeply to process (RecursionError); flatten it "
+              "(protocols, results and --set values are shallow)", file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError:
+        if debug:
+            raise
+        print("dbench: error: out of memory; lower sample sizes (--set METRIC.n_train=...) or the batch size",
+              file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
         if debug:
@@ -102,6 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+
+
+def show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                 line: str | None = None) -> None:
+    """Warnings as one line on stderr: ``dbench: warning: <message>`` (other libraries' name their type)."""
+    text = " ".join(str(message).split())
+    if not category.__module__.startswith("dbench"):
+        text = f"{category.__name__}: {text} ({os.path.basename(filename)}:{lineno})"
+    try:
+        print(f"dbench: warning: {text}", file=file or sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
 def _one_line(exc: BaseException) -> str:
