@@ -152,7 +152,7 @@ class LoadedEncoder:
         """Mean codes ``(N, D)``, so a loaded encoder can be passed wherever ``encode_fn(images)`` is expected."""
         return self.encode(images).mean
 
-    def with_options(self, *, channels_last: bool | None = None) -> "LoadedEncoder":
+    def with_options(self, *, channels_last: bool | None = None) -> LoadedEncoder:
         """A copy with another input layout (same underlying encoder and fingerprint)."""
         return LoadedEncoder(
             self._encoder,

@@ -81,7 +81,9 @@ def open_submission(path: str | Path, workdir: str | Path | None = None) -> Subm
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{meta_files[0]}: {where}: {err['msg'].lower()} (allowed keys: name, team, description, code_url)") from None
+        raise ConfigError(
+            f"{meta_files[0]}: {where}: {err['msg'].lower()} (allowed keys: name, team, description, code_url)"
+        ) from None
     found = [root / n for n in ARTIFACTS if (root / n).is_file()]
     if len(found) != 1:
         names = ", ".join(ARTIFACTS)

@@ -35,9 +35,9 @@ class OnnxEncoder:
 
 def encode_queries(artifact: str, kind: str, dataset: str, indices: np.ndarray, *, batch_size: int,
                    data_dir: str | None) -> dict[str, np.ndarray]:
+    from dbench.codes import CodeTable
     from dbench.datasets import get_dataset
     from dbench.encoders import load_encoder
-    from dbench.codes import CodeTable
 
     spec = OnnxEncoder(artifact) if kind == "onnx" else artifact
     loaded = load_encoder(spec)
