@@ -4,6 +4,7 @@ parameters through them (a Python call, a protocol file, ``protocols validate``,
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import json
 import math
@@ -268,6 +269,20 @@ def test_modules_and_functions_no_longer_share_a_name():
     assert module.SPEC.name == "mig"
     assert dbench.metrics.mig is module.mig and callable(dbench.metrics.mig)
     assert {"mig", "dci", "beta_vae", "MetricSpec", "DegenerateInputWarning"} <= set(dir(dbench.metrics))
+
+
+def test_type_checkers_see_every_lazily_re_exported_function():
+    """The ``if TYPE_CHECKING:`` block of dbench.metrics imports exactly the registry's public functions."""
+    tree = ast.parse(Path(dbench.metrics.__file__).read_text())
+    blocks = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    assert len(blocks) == 1
+    declared = {
+        alias.asname or alias.name: statement.module
+        for statement in blocks[0].body
+        if isinstance(statement, ast.ImportFrom)
+        for alias in statement.names
+    }
+    assert declared == dbench.metrics.PUBLIC_FUNCTIONS
 
 
 def test_importing_the_metrics_package_is_cheap():

@@ -67,9 +67,8 @@ class MPI3D:
             npz.require("images")
             shape, dtype, _ = npz.header("images")
             check_array(self.name, self.path, "images", shape, dtype, (int(np.prod(self.factor_sizes)),) + _IMAGE_SHAPE, np.uint8)
-            self._images = npz.memmap("images")
-            if self._images is None:
-                self._images = _decompressed_copy(npz, "images", shape, dtype)
+            mapped = npz.memmap("images")
+            self._images = mapped if mapped is not None else _decompressed_copy(npz, "images", shape, dtype)
         finally:
             npz.close()
 

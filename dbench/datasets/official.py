@@ -77,6 +77,7 @@ class OfficialDSprites:
         indices = _check_indices(indices, self.factor_sizes)
         if self._packed is not None:
             return np.unpackbits(self._packed[indices], axis=-1)
+        assert self._imgs is not None  # __init__ sets one of the two
         return (self._imgs[indices] != 0).astype(np.uint8)
 
     def images(self, indices: np.ndarray) -> np.ndarray:

@@ -103,10 +103,10 @@ def _unpack(archive: Path, dest: Path) -> Path:
                 zf.extractall(dest)
         elif name.endswith((".tar", ".tar.gz", ".tgz")):
             with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
-                    _check_member(archive, member.name)
-                    if not (member.isfile() or member.isdir()):
-                        raise ConfigError(f"{archive}: archive member {member.name!r} is a link or device; not allowed")
+                for info in tf.getmembers():
+                    _check_member(archive, info.name)
+                    if not (info.isfile() or info.isdir()):
+                        raise ConfigError(f"{archive}: archive member {info.name!r} is a link or device; not allowed")
                 tf.extractall(dest)
         else:
             raise ConfigError(f"{archive}: not a folder, .zip or .tar(.gz) archive")

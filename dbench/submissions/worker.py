@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         result = encode_queries(args.artifact, args.kind, args.dataset, indices,
                                 batch_size=args.batch_size, data_dir=args.data_dir)
         tmp = Path(args.out).with_suffix(".tmp.npz")
-        np.savez(tmp, **result)
+        np.savez(tmp, **result)  # type: ignore[arg-type]  # mypy matches **result against allow_pickle: bool
         os.replace(tmp, args.out)
     except MemoryError:
         print(f"{PREFIX} exceeded the memory limit", file=sys.stderr)
