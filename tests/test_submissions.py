@@ -73,6 +73,7 @@ def protocol_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~25 s: waits out the hanging encoder's wall-time limit, among six sandboxed runs
 def test_good_submission_scores_and_bad_ones_fail_with_reasons(tmp_path, protocol_file):
     limits = Limits(wall_seconds=25, memory_bytes=3 << 30)
     good = score_submission(_submission(tmp_path, "good", {"encoder.py": GOOD_ENCODER}),
