@@ -13,6 +13,7 @@ log lines. Nothing here imports tqdm until a bar is shown in a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -177,10 +178,8 @@ class Progress:
                 self._write(self.status_line())
 
     def _write(self, line: str) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # the log went away: progress is never worth failing for
             print(line, file=self._stream, flush=True)
-        except (OSError, ValueError):  # the log went away: progress is never worth failing for
-            pass
 
 
 __all__ = ["DEFAULT_LOG_INTERVAL", "LOG_INTERVAL_ENV", "Progress", "format_seconds", "log_interval"]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from code_sources import GridDataset
 
 from dbench._cli.main import main

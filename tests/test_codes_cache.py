@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from code_sources import GridDataset
 
 from dbench.codes import CodeTable
@@ -159,7 +158,7 @@ def test_a_bad_shard_is_quarantined_with_one_warning_and_re_encoded(tmp_path, ho
 
 def test_several_bad_shards_each_get_their_warning(tmp_path):
     entry = fill(tmp_path)
-    for path, how in zip(shards(entry), ["truncated", "nan", "wrong-width", "zero-length"]):
+    for path, how in zip(shards(entry), ["truncated", "nan", "wrong-width", "zero-length"], strict=False):
         damage(path, how)
     with pytest.warns(CacheWarning) as caught:
         table = CodeTable(GridDataset(), Encoder(), batch_size=20, cache_dir=tmp_path, fingerprint="enc")
@@ -296,7 +295,7 @@ def test_a_healed_cache_gives_the_scores_of_a_fresh_run(tmp_path):
     first = _cli(*EVALUATE, "--cache-dir", "cache", "--out", "fresh.json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     entry = next((tmp_path / "cache").iterdir())
-    for path, how in zip(shards(entry), ["truncated", "planted-zeros", "zip-garbage"]):
+    for path, how in zip(shards(entry), ["truncated", "planted-zeros", "zip-garbage"], strict=False):
         damage(path, how)
     second = _cli(*EVALUATE, "--cache-dir", "cache", "--out", "healed.json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr

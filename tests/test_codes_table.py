@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from code_sources import GridDataset
 
 from dbench.codes import CodeTable

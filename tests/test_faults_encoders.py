@@ -170,7 +170,8 @@ def test_relative_paths_survive_an_encoder_that_changes_folder(tmp_path):
     write(tmp_path, "enc.py", CHDIR)
     (tmp_path / "proto").mkdir()
     (tmp_path / "proto" / "p.yaml").write_text(
-        "name: p\nversion: 1\ndatasets: [tiny_dsprites]\nseeds: [0]\nmetrics:\n  mig: {n_train: 200}\n  dci: {n_train: 100, n_test: 50}\n")
+        "name: p\nversion: 1\ndatasets: [tiny_dsprites]\nseeds: [0]\n"
+        "metrics:\n  mig: {n_train: 200}\n  dci: {n_train: 100, n_test: 50}\n")
     proc = dbench("evaluate", "enc.py", "--protocol", "proto/p.yaml", "--backend", "numpy", "--out", "out/R.json",
                   "--cache-dir", "cache", "--plots", "plots", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from code_sources import centroid_mass_codes
 
 import dbench
-from code_sources import centroid_mass_codes
 from dbench._cli.main import main
 from dbench._progress import Progress
 from dbench.codes import CodeTable

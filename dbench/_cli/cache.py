@@ -75,7 +75,7 @@ def run_ls(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if any(e.fingerprint is None for e in entries):
         print("entries with fingerprint '?' were written by an older dbench; `dbench cache clear --all` removes them")
     return EXIT_OK

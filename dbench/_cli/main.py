@@ -7,6 +7,7 @@ from :mod:`dbench._cli.exit_codes`; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -166,10 +167,8 @@ def show_warning(message: Any, category: type[Warning], filename: str, lineno: i
     text = " ".join(str(message).split())
     if not category.__module__.startswith("dbench"):
         text = f"{category.__name__}: {text} ({os.path.basename(filename)}:{lineno})"
-    try:
+    with contextlib.suppress(OSError, ValueError):  # a closed stderr: a warning is never worth failing for
         print(f"dbench: warning: {text}", file=file or sys.stderr)
-    except (OSError, ValueError):
-        pass
 
 
 def _one_line(exc: BaseException) -> str:

@@ -105,6 +105,12 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def _written_at(name: str) -> tuple[int, str]:
+    """Sort key of a shard name: the time it was written, then the name."""
+    match = SHARD_NAME.match(name)
+    return (int(match["time"]) if match else 0, name)
+
+
 def _with(flag: bool) -> str:
     return "with" if flag else "without"
 
@@ -244,7 +250,7 @@ class ShardCache:
         except OSError as exc:
             self._give_up(f"cannot list cache folder {self.path} ({_reason(exc)}); going on without a cache")
             return []
-        return [self.path / name for name in sorted(names, key=lambda n: (int(SHARD_NAME.match(n)["time"]), n))]
+        return [self.path / name for name in sorted(names, key=_written_at)]
 
     def read(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """``(indices, mean, logvar or None)`` of every shard that passes its checks, oldest first.

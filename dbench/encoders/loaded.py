@@ -68,7 +68,8 @@ class LoadedEncoder:
         self.name = name
         self.kind = kind
         self.channels_last = bool(channels_last)
-        self.probe_shape = tuple(probe_shape)
+        channels, height, width = probe_shape
+        self.probe_shape = (channels, height, width)
         self._fingerprint = fingerprint
         # The layout guess runs only until the first successful call: afterwards a failure is the
         # encoder's own, and retrying every failing batch would double its cost.

@@ -106,7 +106,9 @@ def spec_label(spec: Any) -> str:
 def _load(spec: Any, *, device: Any, channels_last: bool | None, probe_shape: tuple[int, int, int]) -> LoadedEncoder:
     options = {"probe_shape": probe_shape}
     if isinstance(spec, str) and not spec.strip():
-        raise EncoderError("the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory")
+        raise EncoderError(
+            "the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory"
+        )
     if isinstance(spec, (str, os.PathLike)):
         # Absolute now: the file's own code may change the working folder while it is imported.
         return _load_path(Path(spec).absolute(), device=device, channels_last=channels_last, options=options)

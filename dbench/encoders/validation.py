@@ -250,7 +250,9 @@ def validate_indices(indices: Any, n_observations: int, origin: str) -> np.ndarr
     """Observation indices as int64: a 1-D integer array with every entry in ``[0, n_observations)``."""
     indices = np.asarray(indices)
     if indices.ndim != 1 or indices.dtype.kind not in "iu":
-        raise EncoderError(f"{origin} indices of dtype {indices.dtype} and shape {indices.shape}; they must be a 1-D integer array")
+        raise EncoderError(
+            f"{origin} indices of dtype {indices.dtype} and shape {indices.shape}; they must be a 1-D integer array"
+        )
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= n_observations):
         raise EncoderError(
             f"{origin} observation indices outside [0, {n_observations}) (from {int(indices.min())} to "

@@ -22,11 +22,11 @@ import numpy as np
 
 from dbench._progress import Progress
 from dbench.backend import get_backend
-from dbench.choices import BackendName, Representation
+from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError, signal_name
 from dbench.evaluation.options import EvaluationOptions
-from dbench.evaluation.result import EvaluationResult, environment_info
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, SeedRun, environment_info
 from dbench.evaluation.run_checks import (
     DeterminismWarning,
     LargeRunWarning,
@@ -196,7 +196,7 @@ def _run_configs(encoder: Any, configs: list[EvaluationConfig], options: Evaluat
     try:
         # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
         first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
-        loaded = load_encoder(encoder, probe_shape=tuple(first.observation_shape))
+        loaded = load_encoder(encoder, probe_shape=first.observation_shape)
         for cfg in configs:
             save = None if checkpoint is None else partial(_checkpoint, checkpoint, len(configs))
             results.append(run_config(loaded, cfg, options=options, encoder_spec=encoder, checkpoint=save))
@@ -283,7 +283,7 @@ def run_config(
             desc = f"encoding {cfg.dataset}"
             table.ensure(table.missing(queries)[: cfg.batch_size], progress=options.progress, desc=desc)
             run.warn(determinism_warning(loaded, table, ds, queries), DeterminismWarning, record=True)
-            if len(table):
+            if table.width is not None:
                 run.warn(large_run_warning(params, len(cfg.seeds), n_latents=table.width,
                                            n_factors=len(ds.factor_sizes)), LargeRunWarning)
             table.ensure(queries, progress=options.progress, desc=desc)
@@ -331,7 +331,8 @@ def _score_all(run: _Run, plans: Mapping[tuple[int, str], Any], specs: Mapping[s
     from dbench.evaluation.cost import estimate_run
 
     cfg = run.cfg
-    estimates = estimate_run(params, n_latents=table.width, n_factors=len(table.dataset.factor_sizes)) if len(table) else {}
+    width = table.width
+    estimates = {} if width is None else estimate_run(params, n_latents=width, n_factors=len(table.dataset.factor_sizes))
     with Progress("scoring", total=len(cfg.seeds) * len(cfg.metrics), unit="metric runs", enabled=progress) as bar:
         for seed in cfg.seeds:
             scores = run.scores.setdefault(seed, {})
@@ -390,22 +391,22 @@ def _result(run: _Run, *, loaded: Any, cfg: EvaluationConfig, backend: Any, para
     per_seed = [{"seed": seed, "scores": run.scores.get(seed, {})} for seed in cfg.seeds]
     run.seconds["total"] = time.perf_counter() - run.t0
     mean_scores, std_scores = _aggregate(per_seed)
-    status = "ok" if not errors and error is None else ("partial" if mean_scores else "failed")
+    status: Status = "ok" if not errors and error is None else ("partial" if mean_scores else "failed")
     return EvaluationResult(
         dataset=cfg.dataset,
         representation=cfg.representation,
         seeds=list(cfg.seeds),
         backend=backend.describe(),
-        protocol=cfg.protocol,
-        encoder={
-            "name": getattr(loaded, "name", str(encoder_spec)),
-            "fingerprint": loaded.fingerprint,
-            "spec": str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
-        },
+        protocol=ProtocolRecord.model_validate(cfg.protocol),
+        encoder=EncoderRecord(
+            name=getattr(loaded, "name", str(encoder_spec)),
+            fingerprint=loaded.fingerprint,
+            spec=str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
+        ),
         metric_params=params,
         scores=mean_scores,
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
-        per_seed=per_seed if len(cfg.seeds) > 1 else None,
+        per_seed=[SeedRun.model_validate(seed_run) for seed_run in per_seed] if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in run.seconds.items()},
         n_encoded=int(table.n_encoded),
         errors=errors,
