@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dbench._json import write_atomic
 from dbench.errors import DbenchError
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -27,17 +27,10 @@ CHECKPOINT_FORMAT = "reference_models.checkpoint/1"
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it over ``path``.
 
-    A crash mid-write leaves the previous file intact instead of a truncated one.
+    A crash mid-write leaves the previous file intact instead of a truncated one. The file gets the
+    permissions ``open()`` would give it (the umask is honoured), so colleagues can read a run.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, write)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
