@@ -71,11 +71,17 @@ def excerpt(value: Any, limit: int = 80) -> str:
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its default (disentanglement_lib's published value), constraint and one-line doc."""
+    """One parameter: its default (disentanglement_lib's published value), constraint and one-line doc.
+
+    ``sample_size=True`` marks a number of observations (or a list of them, a learning curve's
+    training sizes) that ``--limit`` scales (:meth:`MetricSpec.limit`); counts that define the
+    statistic itself (bins, folds, draws, shots, batch sizes) are not sample sizes.
+    """
 
     default: Any
     constraint: Constraint
     doc: str
+    sample_size: bool = False
 
 
 class Params(Mapping[str, Param]):
@@ -253,6 +259,9 @@ class MetricSpec:
             unknown = [n for n in rule.names if n not in self.params]
             if unknown:
                 raise ValueError(f"{self.name}: rule {rule.condition!r} names unknown parameter(s) {unknown}")
+        for key, param in self.params.items():
+            if param.sample_size and _integer_interval(param.constraint) is None:
+                raise ValueError(f"{self.name}.{key}: a sample size must be an integer Interval or a ListOf one")
         self.validate(self.defaults)
 
     @property
@@ -304,6 +313,49 @@ class MetricSpec:
         params.update(overrides or {})
         self.validate(params)
         return params
+
+    def limit(self, params: Mapping[str, Any], fraction: float) -> tuple[dict[str, Any], float]:
+        """``params`` with every sample size scaled by ``fraction`` in (0, 1]; and the fraction used.
+
+        Each scaled size is ``round(size * fraction)``, at least its constraint's lowest value (a
+        list keeps its order and loses duplicates). When a rule between parameters then fails (a
+        learning curve's smallest training size below the number of folds), the smallest multiple of
+        0.01 above ``fraction`` that satisfies every rule is used instead and returned, so the result
+        is always valid and the caller can say what was run. ``params`` must be valid (resolved).
+
+        Examples
+        --------
+        >>> from dbench.metrics import get_metric
+        >>> get_metric("mig").limit({"n_train": 10000, "n_bins": 20}, 0.1)
+        ({'n_train': 1000, 'n_bins': 20}, 0.1)
+        >>> spec = get_metric("downstream_task")
+        >>> params, used = spec.limit(spec.defaults, 0.1)
+        >>> params["n_train_sizes"], params["n_test"], used  # min(n_train_sizes) >= n_folds = 5 needs 0.46
+        ([5, 46, 460, 4600], 2300, 0.46)
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"limit must be a fraction in (0, 1]; got {fraction!r}")
+
+        def scaled(f: float) -> dict[str, Any]:
+            out = dict(params)
+            for key, param in self.params.items():
+                if param.sample_size and key in out:
+                    out[key] = _scale_size(out[key], f, _integer_interval(param.constraint))
+            return out
+
+        def valid(candidate: dict[str, Any]) -> bool:
+            try:
+                self.validate(candidate)
+            except ParameterError:
+                return False
+            return True
+
+        # The smallest valid fraction among ``fraction`` and the hundredths above it (1.0 is valid).
+        candidates = [fraction] + [step / 100 for step in range(math.floor(fraction * 100) + 1, 101)]
+        for candidate in candidates:
+            if valid(scaled(candidate)):
+                return scaled(candidate), candidate
+        return dict(params), 1.0
 
     def plan(self, dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
         """``plan_fn`` on the resolved ``params`` (missing ones take their defaults)."""
@@ -362,6 +414,7 @@ class MetricSpec:
                     "allowed": str(param.constraint),
                     "constraint": param.constraint.to_data(),
                     "doc": param.doc,
+                    "sample_size": param.sample_size,
                 }
                 for key, param in self.params.items()
             ],
@@ -369,6 +422,28 @@ class MetricSpec:
             "scores": [score.to_data() for score in self.scores],
             "plot": self.plot is not None,
         }
+
+
+def _integer_interval(constraint: Constraint) -> Any:
+    """The integer Interval of a sample-size parameter (itself, or a ListOf's items); None otherwise."""
+    from dbench.metrics._constraints import Interval, ListOf
+
+    if isinstance(constraint, ListOf):
+        constraint = constraint.item
+    return constraint if isinstance(constraint, Interval) and constraint.type is int else None
+
+
+def _scale_size(value: Any, fraction: float, interval: Any) -> Any:
+    """``round(value * fraction)``, at least ``interval``'s lowest value; element-wise (deduplicated) for a list."""
+    lowest = int(interval.low) if interval.closed in ("both", "left") else int(interval.low) + 1
+    if isinstance(value, (list, tuple)):
+        out: list[int] = []
+        for item in value:
+            size = max(lowest, int(round(item * fraction)))
+            if size not in out:
+                out.append(size)
+        return out
+    return max(lowest, int(round(value * fraction)))
 
 
 __all__ = ["MetricSpec", "Param", "Params", "Plan", "PlanFn", "PlotFn", "Rule", "ScoreFn", "ScoreKey", "Scored", "excerpt"]

@@ -50,8 +50,8 @@ PARAMS = Params(
         "labelled examples per factor value ('all': the whole pool)",
     ),
     n_draws=Param(5, Interval(int, 1, 1000), "balanced training sets drawn per shot count and factor"),
-    n_pool=Param(10000, Interval(int, 2, 1_000_000), "labelled pool the training sets are drawn from"),
-    n_test=Param(5000, Interval(int, 2, 1_000_000), "test observations"),
+    n_pool=Param(10000, Interval(int, 2, 1_000_000), "labelled pool the training sets are drawn from", sample_size=True),
+    n_test=Param(5000, Interval(int, 2, 1_000_000), "test observations", sample_size=True),
     probes=Param(
         list(PROBES), ListOf(Options(PROBES), min_length=1, max_length=len(PROBES), unique=True), "probes fitted per factor"
     ),
