@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dbench.errors import ConfigError
@@ -32,27 +33,32 @@ def test_dlib_declares_its_sixteen_sample_sizes():
 def test_limited_parameters_are_valid_smaller_and_touch_only_sample_sizes(name, fraction):
     spec = get_metric(name)
     params = spec.defaults
-    limited, used = spec.limit(params, fraction)
+    limited, floor = spec.limit(params, fraction)
     spec.validate(limited)  # within every declared range and rule
-    assert fraction <= used <= 1.0
     for key, value in limited.items():
         if key not in _sample_sizes(spec):
             assert value == params[key], key
-        elif isinstance(value, list):
-            assert len(value) <= len(params[key]) and all(v <= max(params[key]) for v in value)
+            continue
+        constraint = spec.params[key].constraint
+        lowest = int(getattr(constraint, "item", constraint).low)  # sample sizes are closed integer intervals
+        expected = [min(v, max(lowest, floor or 0, int(round(v * fraction)))) for v in np.atleast_1d(params[key])]
+        if isinstance(value, list):
+            assert value == list(dict.fromkeys(expected)), key
         else:
-            lowest = int(spec.params[key].constraint.low)  # sample sizes are closed integer intervals
-            assert value == max(lowest, int(round(params[key] * used))) <= params[key]
+            assert value == expected[0] <= params[key], key
     if fraction == 1.0:
-        assert limited == params and used == 1.0
+        assert limited == params and floor is None
 
 
-def test_a_rule_that_fails_raises_the_fraction_to_the_smallest_valid_hundredth():
+def test_a_rule_that_fails_raises_the_small_sizes_to_the_smallest_valid_floor():
     spec = get_metric("downstream_task")
-    limited, used = spec.limit(spec.defaults, 0.1)
-    assert used == 0.46 and min(limited["n_train_sizes"]) >= limited["n_folds"]
+    limited, floor = spec.limit(spec.defaults, 0.1)  # [10, 100, 1000, 10000] -> [1 -> 2, 10, 100, 1000]
+    assert floor == spec.defaults["n_folds"] == 5  # min(n_train_sizes) >= n_folds
+    assert limited["n_train_sizes"] == [5, 10, 100, 1000] and limited["n_test"] == 500
     with pytest.raises(ConfigError):
-        spec.validate({**spec.defaults, "n_train_sizes": [round(n * 0.45) for n in spec.defaults["n_train_sizes"]]})
+        spec.validate({**limited, "n_train_sizes": [4, 10, 100, 1000]})  # one below the floor is invalid
+    limited, floor = spec.limit({**spec.defaults, "n_folds": 20, "n_train_sizes": [20, 200, 2000]}, 0.1)
+    assert floor == 20 and limited["n_train_sizes"] == [20, 200]  # 2 -> 20, then a duplicate of 20
 
 
 def test_limit_derives_a_recorded_custom_protocol():
@@ -68,7 +74,7 @@ def test_limit_notes_a_metric_whose_rules_needed_more():
     configs = resolve_config(EvaluationOptions(protocol="dlib", limit=0.1))
     assert len(configs) == 2 and all(c.metrics["mig"]["n_train"] == 1000 for c in configs)
     (note,) = [n for n in configs[0].notes if "--limit" in n]
-    assert "downstream_task" in note and "scaled by 0.46" in note and "min(n_train_sizes) >= n_folds" in note
+    assert "downstream_task's sample sizes were raised to at least 5" in note and "min(n_train_sizes) >= n_folds" in note
 
 
 @pytest.mark.parametrize("bad", [0, -0.5, 1.5, True, "0.1", float("nan")])

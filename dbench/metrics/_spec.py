@@ -314,33 +314,34 @@ class MetricSpec:
         self.validate(params)
         return params
 
-    def limit(self, params: Mapping[str, Any], fraction: float) -> tuple[dict[str, Any], float]:
-        """``params`` with every sample size scaled by ``fraction`` in (0, 1]; and the fraction used.
+    def limit(self, params: Mapping[str, Any], fraction: float) -> tuple[dict[str, Any], int | None]:
+        """``params`` with every sample size scaled by ``fraction`` in (0, 1]; and the floor raised, if any.
 
         Each scaled size is ``round(size * fraction)``, at least its constraint's lowest value (a
         list keeps its order and loses duplicates). When a rule between parameters then fails (a
-        learning curve's smallest training size below the number of folds), the smallest multiple of
-        0.01 above ``fraction`` that satisfies every rule is used instead and returned, so the result
-        is always valid and the caller can say what was run. ``params`` must be valid (resolved).
+        learning curve's smallest training size below the number of folds), the scaled sizes are
+        raised to a common floor, the smallest that satisfies every rule (never above the unscaled
+        size), which is returned so the caller can say what ran; otherwise the floor is ``None``.
+        ``params`` must be valid (resolved).
 
         Examples
         --------
         >>> from dbench.metrics import get_metric
         >>> get_metric("mig").limit({"n_train": 10000, "n_bins": 20}, 0.1)
-        ({'n_train': 1000, 'n_bins': 20}, 0.1)
+        ({'n_train': 1000, 'n_bins': 20}, None)
         >>> spec = get_metric("downstream_task")
-        >>> params, used = spec.limit(spec.defaults, 0.1)
-        >>> params["n_train_sizes"], params["n_test"], used  # min(n_train_sizes) >= n_folds = 5 needs 0.46
-        ([5, 46, 460, 4600], 2300, 0.46)
+        >>> params, floor = spec.limit(spec.defaults, 0.01)  # [10, 100, 1000, 10000] -> [2, 10, 100]
+        >>> params["n_train_sizes"], params["n_test"], floor  # min(n_train_sizes) >= n_folds = 5
+        ([5, 10, 100], 50, 5)
         """
         if not 0.0 < fraction <= 1.0:
             raise ValueError(f"limit must be a fraction in (0, 1]; got {fraction!r}")
+        sizes = {key: _integer_interval(p.constraint) for key, p in self.params.items() if p.sample_size and key in params}
 
-        def scaled(f: float) -> dict[str, Any]:
+        def scaled(floor: int) -> dict[str, Any]:
             out = dict(params)
-            for key, param in self.params.items():
-                if param.sample_size and key in out:
-                    out[key] = _scale_size(out[key], f, _integer_interval(param.constraint))
+            for key, interval in sizes.items():
+                out[key] = _scale_size(params[key], fraction, interval, floor)
             return out
 
         def valid(candidate: dict[str, Any]) -> bool:
@@ -350,12 +351,15 @@ class MetricSpec:
                 return False
             return True
 
-        # The smallest valid fraction among ``fraction`` and the hundredths above it (1.0 is valid).
-        candidates = [fraction] + [step / 100 for step in range(math.floor(fraction * 100) + 1, 101)]
-        for candidate in candidates:
-            if valid(scaled(candidate)):
-                return scaled(candidate), candidate
-        return dict(params), 1.0
+        if valid(scaled(0)):
+            return scaled(0), None
+        # The smallest floor that satisfies the rules: at the largest unscaled size every size is back
+        # to its unscaled value (valid), and raising the floor only raises sizes.
+        low, high = 0, max((max(v) if isinstance(v, (list, tuple)) else v) for v in (params[k] for k in sizes))
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if valid(scaled(middle)) else (middle, high)
+        return scaled(high), high
 
     def plan(self, dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
         """``plan_fn`` on the resolved ``params`` (missing ones take their defaults)."""
@@ -433,17 +437,23 @@ def _integer_interval(constraint: Constraint) -> Any:
     return constraint if isinstance(constraint, Interval) and constraint.type is int else None
 
 
-def _scale_size(value: Any, fraction: float, interval: Any) -> Any:
-    """``round(value * fraction)``, at least ``interval``'s lowest value; element-wise (deduplicated) for a list."""
+def _scale_size(value: Any, fraction: float, interval: Any, floor: int = 0) -> Any:
+    """``round(value * fraction)`` raised to ``floor`` and ``interval``'s lowest value, never above ``value``.
+
+    Element-wise for a list, which keeps its order and loses duplicates.
+    """
     lowest = int(interval.low) if interval.closed in ("both", "left") else int(interval.low) + 1
+
+    def one(size: int) -> int:
+        return min(size, max(lowest, floor, int(round(size * fraction))))
+
     if isinstance(value, (list, tuple)):
         out: list[int] = []
         for item in value:
-            size = max(lowest, int(round(item * fraction)))
-            if size not in out:
-                out.append(size)
+            if one(item) not in out:
+                out.append(one(item))
         return out
-    return max(lowest, int(round(value * fraction)))
+    return one(value)
 
 
 __all__ = ["MetricSpec", "Param", "Params", "Plan", "PlanFn", "PlotFn", "Rule", "ScoreFn", "ScoreKey", "Scored", "excerpt"]
