@@ -11,11 +11,14 @@ Files written atomically get the permissions ``open()`` would give them (``0o666
 and a folder's default ACL): the temporary file is created with ``os.open(..., 0o666)`` rather than
 ``tempfile.mkstemp``, whose files are always ``0o600`` (unreadable to colleagues and web servers).
 
+- :func:`file_sha256` is the hash of a file's bytes (encoder fingerprints, downloaded datasets).
+
 NumPy is never imported here: its scalars and arrays are recognised by their ``item``/``tolist``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -116,4 +119,13 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
     return write_atomic(path, write)
 
 
-__all__ = ["atomic_path", "canonical_json", "jsonable", "write_atomic", "write_json_atomic"]
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["atomic_path", "file_sha256", "canonical_json", "jsonable", "write_atomic", "write_json_atomic"]

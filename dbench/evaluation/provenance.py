@@ -24,6 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dbench._json import file_sha256
+
 #: Distributions whose versions a result records (None when not installed).
 PACKAGES = ("dbench", "numpy", "scipy", "scikit-learn", "numba", "torch", "cupy-cuda12x", "cupy-cuda11x", "array-api-compat")
 
@@ -132,8 +134,6 @@ def encoder_file_info(spec: Any) -> dict[str, Any] | None:
         path = path / _RUN_ENCODER_FILE
     if not path.is_file():
         return None
-    from dbench.encoders.fingerprint import file_sha256
-
     try:
         return {"path": str(path.resolve()), "sha256": file_sha256(path), "bytes": path.stat().st_size}
     except OSError:
