@@ -141,14 +141,14 @@ def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationC
 
 
 def _limited(metric_params: dict[str, dict[str, Any]], limit: float, get_metric: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Every metric's sample sizes scaled by ``limit`` (:meth:`MetricSpec.limit`), and a note per raised limit."""
+    """Every metric's sample sizes scaled by ``limit`` (:meth:`MetricSpec.limit`), and a note per raised floor."""
     scaled, notes = {}, []
     for name, params in metric_params.items():
         spec = get_metric(name)
-        scaled[name], used = spec.limit(params, limit)
-        if used != limit:
-            notes.append(f"--limit {limit:g} gives {name} invalid parameters (its rules: "
-                         f"{'; '.join(rule.condition for rule in spec.rules)}); its sample sizes were scaled by {used:g}")
+        scaled[name], floor = spec.limit(params, limit)
+        if floor is not None:
+            notes.append(f"--limit {limit:g}: {name}'s sample sizes were raised to at least {floor} to satisfy its rules "
+                         f"({'; '.join(rule.condition for rule in spec.rules)})")
     return scaled, notes
 
 
@@ -248,7 +248,10 @@ def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
             try:
                 plans[(seed, name)] = spec.plan(ds, metric_rng(seed, name), spec.resolve(overrides))
             except ValueError as exc:  # parameters that cannot work on this dataset
-                raise ConfigError(f"{name} on {cfg.dataset}: {str(exc).splitlines()[0]}") from None
+                limit = cfg.protocol.get("resolved", {}).get("limit")
+                hint = (f" (--limit {limit:g} scaled {name}'s sample sizes: give a larger --limit, or raise one with "
+                        f"--set {name}.PARAM=VALUE)") if limit is not None else ""
+                raise ConfigError(f"{name} on {cfg.dataset}: {str(exc).splitlines()[0]}{hint}") from None
     return plans
 
 
