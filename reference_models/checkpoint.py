@@ -46,10 +46,10 @@ def load_checkpoint(path: Path, *, expected_model: str | None = None) -> dict[st
         raise DbenchError(f"no checkpoint at {path}; train a model there first with `dbench train`") from None
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise DbenchError(
-            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); delete it to retrain"
+            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); train again with --restart (or delete it)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DbenchError(f"{path} is not a reference_models checkpoint; delete it or use another --out")
+        raise DbenchError(f"{path} is not a reference_models checkpoint; use another --out folder (or --restart to replace it)")
     if expected_model is not None and payload.get("model") != expected_model:
         raise DbenchError(
             f"checkpoint {path} is from model {payload.get('model')!r}, not {expected_model!r}; "
@@ -64,15 +64,28 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     write_atomically(run_dir / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def run_folder(run_dir: str | os.PathLike[str]) -> Path:
+    """``run_dir`` as a Path; DbenchError (one line) when it is a file or does not exist."""
+    path = Path(run_dir)
+    if path.is_dir():
+        return path
+    what = "a file" if path.exists() else "not there"
+    raise DbenchError(
+        f"{path} is not a run folder ({what}); pass the folder that `dbench train --out` wrote "
+        f"(it holds {CONFIG_FILE} and {ENCODER_FILE})"
+    )
+
+
 def read_config(run_dir: Path) -> dict[str, Any]:
     """Read ``config.json`` of a run directory; DbenchError when it is missing or malformed."""
-    path = Path(run_dir) / CONFIG_FILE
+    path = run_folder(run_dir) / CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DbenchError(f"{run_dir} is not a training run (no {CONFIG_FILE}); pass a `dbench train --out` directory") from None
+        raise DbenchError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder `dbench train --out` wrote") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise DbenchError(f"cannot read {path}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise DbenchError(f"cannot read {path} ({reason}); retrain with `dbench train --restart` if it is damaged") from None
     if not isinstance(config, dict) or "model" not in config:
         raise DbenchError(f"{path} has no 'model' entry; it was not written by `dbench train`")
     return config

@@ -105,7 +105,8 @@ class NpzFile:
         try:
             self._zip = zipfile.ZipFile(self.path)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise DatasetError(f"{dataset}: {self.path} is not a readable .npz file ({exc})") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            raise DatasetError(f"{dataset}: {self.path} is not a readable .npz file ({reason}); download it again") from None
         self.keys = {name[: -len(".npy")]: name for name in self._zip.namelist() if name.endswith(".npy")}
 
     def close(self) -> None:

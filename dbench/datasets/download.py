@@ -230,7 +230,8 @@ def _fetch(url: str, part: Path, *, progress: bool, log: Callable[[str], None], 
                     try:
                         chunk = response.read(_CHUNK)
                     except OSError as exc:
-                        raise DatasetError(f"downloading {url} broke off after {done:,} bytes ({exc}); rerun to resume") from None
+                        reason = exc.strerror if exc.strerror else str(exc) or type(exc).__name__
+                        raise DatasetError(f"downloading {url} broke off after {done:,} bytes ({reason}); rerun to resume") from None
                     if not chunk:
                         break
                     handle.write(chunk)

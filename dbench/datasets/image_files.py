@@ -177,7 +177,7 @@ def _decompressed_copy(npz: NpzFile, key: str, shape: tuple[int, ...], dtype: np
     try:
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
     except OSError as exc:
-        raise DatasetError(f"{npz.dataset}: cannot write the decompressed copy {cache} ({exc}); re-save the file uncompressed with numpy.savez") from None
+        raise DatasetError(f"{npz.dataset}: cannot write the decompressed copy {cache} ({(exc.strerror or type(exc).__name__).lower()}); free space there or re-save the file uncompressed with numpy.savez") from None
     start = 0
     for block in npz.iter_rows(key, _ROWS_PER_CHUNK):
         out[start : start + block.shape[0]] = block
