@@ -64,14 +64,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-@functools.lru_cache(maxsize=1)
-def gpu_models() -> tuple[str, ...]:
+NVIDIA_PROC = Path("/proc/driver/nvidia/gpus")
+
+
+@functools.lru_cache(maxsize=4)
+def gpu_models(proc: Path = NVIDIA_PROC) -> tuple[str, ...]:
     """Models of the NVIDIA GPUs present, without importing torch or CuPy; empty when there are none.
 
-    Read from the driver's ``/proc/driver/nvidia/gpus/*/information``, else ``nvidia-smi -L``.
+    Read from the driver's ``<proc>/*/information`` files, else from ``nvidia-smi -L``.
     """
     models = []
-    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+    for info in sorted(Path(proc).glob("*/information")):
         try:
             for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
                 key, _, value = line.partition(":")
