@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from dbench.backend import get_backend
-from dbench.choices import BackendName, Representation
+from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError, EncoderError
 from dbench.evaluation.options import EvaluationOptions
 from dbench.evaluation.provenance import environment_info, provenance_info
-from dbench.evaluation.result import EvaluationResult
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, Provenance, ProtocolRecord, SeedRun
 from dbench.protocols import (
     hash_resolved,
     load_protocol,
@@ -214,7 +214,7 @@ def prepare(
 
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
     first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
-    loaded = load_encoder(encoder, probe_shape=tuple(first.observation_shape))
+    loaded = load_encoder(encoder, probe_shape=first.observation_shape)
     if all(cfg.representation != "sampled" for cfg in configs):
         return loaded, configs, []
     # One observation tells whether the encoder gives a posterior (mean, logvar) or codes only; an
@@ -343,29 +343,29 @@ def run_config(
     seconds["total"] = time.perf_counter() - t0
 
     mean_scores, std_scores = _aggregate(per_seed)
-    status = "ok" if not errors and encode_error is None else ("partial" if mean_scores else "failed")
+    status: Status = "ok" if not errors and encode_error is None else ("partial" if mean_scores else "failed")
     return EvaluationResult(
         dataset=cfg.dataset,
         representation=cfg.representation,
         seeds=list(cfg.seeds),
         backend=backend.describe(),
-        protocol=cfg.protocol,
-        encoder={
-            "name": getattr(loaded, "name", str(encoder_spec)),
-            "fingerprint": loaded.fingerprint,
-            "spec": str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
-        },
+        protocol=ProtocolRecord.model_validate(cfg.protocol),
+        encoder=EncoderRecord(
+            name=getattr(loaded, "name", str(encoder_spec)),
+            fingerprint=loaded.fingerprint,
+            spec=str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
+        ),
         metric_params=params,
         scores=mean_scores,
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
-        per_seed=per_seed if len(cfg.seeds) > 1 else None,
+        per_seed=[SeedRun.model_validate(run) for run in per_seed] if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in seconds.items()},
         n_encoded=int(table.n_encoded),
         errors=errors,
         status=status,
         error=encode_error,
         environment=environment_info(),
-        provenance=provenance_info(invocation=options.invocation, encoder_spec=encoder_spec),
+        provenance=Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=encoder_spec)),
         spread=spread_meanings(specs, cfg.seeds, mean_scores),
         notes=list(cfg.notes),
     ).with_artifacts(artifacts)

@@ -45,8 +45,8 @@ from dbench.evaluation.provenance import environment_info
 
 #: The versions this dbench reads; it writes the last one.
 SchemaVersion = Literal[1, 2]
-SCHEMA_VERSIONS: tuple[int, ...] = get_args(SchemaVersion)
-SCHEMA_VERSION: int = SCHEMA_VERSIONS[-1]
+SCHEMA_VERSIONS: tuple[SchemaVersion, ...] = get_args(SchemaVersion)
+SCHEMA_VERSION: SchemaVersion = SCHEMA_VERSIONS[-1]
 # Keys schema version 2 added; a version 1 file has none of them and is written back without them.
 _ADDED_IN_2 = ("provenance", "spread", "notes")
 

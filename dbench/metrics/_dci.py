@@ -150,7 +150,7 @@ def dci_importance(
     # each boosting stage over all cores (factors with many classes would leave threads per factor
     # unbalanced), and scikit-learn's fit is single-threaded as in dlib.
     results = [fit_one(j) for j in fitted]
-    for j, (column, train_acc, test_acc) in zip(fitted, results):
+    for j, (column, train_acc, test_acc) in zip(fitted, results, strict=True):
         importance[:, j] = column
         train_accuracy[j] = train_acc
         test_accuracy[j] = test_acc
@@ -182,7 +182,8 @@ def dci(
         Integer factor indices paired row by row with the codes.
     estimator : {"fast", "sklearn"}
         ``"fast"``: dbench's compiled re-implementation of ``GradientBoostingClassifier()`` (same
-        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
+        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as
+        disentanglement_lib runs it.
     random_state : int
         Seed of scikit-learn's feature order (it only breaks ties between equally good splits).
 

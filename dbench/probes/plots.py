@@ -35,7 +35,7 @@ def plot_learning_curves(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves) + 1.5, 4), squeeze=False, sharey=True)
-    for ax, (predictor, curve) in zip(axes[0], sorted(curves.items())):
+    for ax, (predictor, curve) in zip(axes[0], sorted(curves.items()), strict=True):
         columns = {i: curve["factors"][:, i] for i in range(curve["factors"].shape[1])}
         _factor_lines(ax, curve["sizes"], columns, factor_names)
         ax.plot(curve["sizes"], curve["mean"], color="black", linewidth=2.5, marker="s", label="mean")
