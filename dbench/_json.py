@@ -128,4 +128,4 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["atomic_path", "file_sha256", "canonical_json", "jsonable", "write_atomic", "write_json_atomic"]
+__all__ = ["atomic_path", "canonical_json", "file_sha256", "jsonable", "write_atomic", "write_json_atomic"]

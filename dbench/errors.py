@@ -37,4 +37,5 @@ class EvaluationError(DbenchError):
         #: every result of the call, in order (the scored metrics are in their ``scores``)
         self.results = list(results)
         #: the first result whose status is not ``"ok"``
-        self.result = next((r for r in self.results if getattr(r, "status", "ok") != "ok"), self.results[0] if self.results else None)
+        failed = [r for r in self.results if getattr(r, "status", "ok") != "ok"]
+        self.result = failed[0] if failed else (self.results[0] if self.results else None)

@@ -82,7 +82,9 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DbenchError(f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder `dbench train --out` wrote") from None
+        raise DbenchError(
+            f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder `dbench train --out` wrote"
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
         raise DbenchError(f"cannot read {path} ({reason}); retrain with `dbench train --restart` if it is damaged") from None

@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-
-import dbench
 from toy_encoders import codes_only, posterior
 
+import dbench
 from dbench.choices import BACKENDS, REPRESENTATIONS
 from dbench.errors import ConfigError
 from dbench.evaluation.options import EvaluationOptions
@@ -114,7 +113,8 @@ def _codes_only(images):
 
 
 def test_a_codes_only_encoder_skips_the_sampled_representation_with_one_warning():
-    with pytest.warns(UserWarning, match=r"skipped the sampled representation \(1 evaluation\): encoder '_codes_only' returns codes only"):
+    notice = r"skipped the sampled representation \(1 evaluation\): encoder '_codes_only' returns codes only"
+    with pytest.warns(UserWarning, match=notice):
         results = dbench.evaluate_all(_codes_only, protocol=TWO_REPRESENTATIONS, backend="numpy")
     assert [(r.representation, r.status) for r in results] == [("mean", "ok")]
     with pytest.raises(ConfigError, match="returns codes only, so it has no sampled representation"):

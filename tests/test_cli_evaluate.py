@@ -5,8 +5,6 @@ recorded, warnings in one line. Run in-process (``main(argv)``) on a tiny protoc
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +107,7 @@ def test_save_codes_writes_indices_codes_and_factors_per_metric_and_seed(tmp_pat
     assert code == 0, err
     folder = tmp_path / "r.codes"
     assert sorted(p.name for p in folder.iterdir()) == ["mig.seed0.npz", "mig.seed1.npz", "sap.seed0.npz", "sap.seed1.npz"]
-    assert f"wrote 4 code files" in stdout
+    assert "wrote 4 code files" in stdout
     with np.load(folder / "sap.seed1.npz") as data:
         assert data["train__indices"].shape == (100,) and data["test__codes"].shape == (50, 3)
         assert data["train__factors"].shape == (100, 5) and str(data["representation"]) == "mean"
@@ -127,7 +125,7 @@ def test_limit_and_the_command_line_are_recorded(tmp_path, capsys):
     out_file = tmp_path / "r.json"
     args = [encoder, "--dataset", "tiny_dsprites", "--metrics", "mig", "dci", "--limit", "0.05", "--backend", "numpy",
             "--out", out_file]
-    code, stdout, err = run(capsys, *args)
+    code, _, err = run(capsys, *args)
     assert code == 0, err
     result = read_result(out_file)
     assert result.protocol.name == "quick+custom" and result.protocol.resolved["limit"] == 0.05

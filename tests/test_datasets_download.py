@@ -50,7 +50,7 @@ class Server:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 outer.requests.append(dict(self.headers))
                 body = outer.files.get(self.path)
                 if body is None:
@@ -79,7 +79,7 @@ class Server:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         return self
 
@@ -132,23 +132,21 @@ def test_an_interrupted_download_leaves_no_file_under_the_real_name_and_resumes(
 
 def test_a_file_that_fails_the_layout_checks_is_not_kept(tmp_path, payload):
     # The real registry entry expects the official 737,280-image grid: the tiny file is refused.
-    with Server({"/d.npz": payload}) as server:
-        with pytest.raises(DatasetError) as info:
-            dl.download("dsprites", data_dir=tmp_path, url=server.url("/d.npz"), progress=False)
+    with Server({"/d.npz": payload}) as server, pytest.raises(DatasetError) as info:
+        dl.download("dsprites", data_dir=tmp_path, url=server.url("/d.npz"), progress=False)
     message = str(info.value)
     assert "is not the official dsprites file" in message and "expected (737280, 64, 64)" in message
     assert "\n" not in message and not list((tmp_path / "dsprites").iterdir())
 
 
 def test_http_errors_and_bad_urls_are_one_line(tmp_path, tiny_dsprites_source):
-    with Server({}) as server:
-        with pytest.raises(DatasetError, match=r"HTTP 404 Not Found; check the URL"):
-            dl.download("dsprites", data_dir=tmp_path, url=server.url("/missing.npz"), progress=False)
+    with Server({}) as server, pytest.raises(DatasetError, match=r"HTTP 404 Not Found; check the URL"):
+        dl.download("dsprites", data_dir=tmp_path, url=server.url("/missing.npz"), progress=False)
     with pytest.raises(DatasetError, match="only http"):
         dl.download("dsprites", data_dir=tmp_path, url="file:///etc/passwd", progress=False)
     with pytest.raises(DatasetError, match="no download for 'cifar'; dbench downloads: dsprites, shapes3d"):
         dl.download("cifar", data_dir=tmp_path)
-    with pytest.raises(DatasetError, match="mpi3d_real: no public download location.*--url"):
+    with pytest.raises(DatasetError, match=r"mpi3d_real: no public download location.*--url"):
         dl.download("mpi3d_real", data_dir=tmp_path)
 
 

@@ -41,7 +41,7 @@ def test_limited_parameters_are_valid_smaller_and_touch_only_sample_sizes(name, 
             continue
         constraint = spec.params[key].constraint
         lowest = int(getattr(constraint, "item", constraint).low)  # sample sizes are closed integer intervals
-        expected = [min(v, max(lowest, floor or 0, int(round(v * fraction)))) for v in np.atleast_1d(params[key])]
+        expected = [min(v, max(lowest, floor or 0, round(v * fraction))) for v in np.atleast_1d(params[key])]
         if isinstance(value, list):
             assert value == list(dict.fromkeys(expected)), key
         else:

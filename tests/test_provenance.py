@@ -12,7 +12,8 @@ from dbench.evaluation import provenance
 
 def test_versions_come_from_package_metadata_without_importing(tmp_path):
     code = ("import sys; from dbench.evaluation.provenance import environment_info; info = environment_info(); "
-            "print(sorted(m for m in ('torch', 'sklearn', 'numba', 'cupy') if m in sys.modules)); print(info['versions']['torch'])")
+            "print(sorted(m for m in ('torch', 'sklearn', 'numba', 'cupy') if m in sys.modules)); "
+            "print(info['versions']['torch'])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     imported, torch_version = done.stdout.split("\n")[:2]
     assert imported == "[]"  # recording versions imports none of them
@@ -31,7 +32,8 @@ def test_gpu_models_from_the_driver_or_nvidia_smi(tmp_path, monkeypatch):
     empty = tmp_path / "none"
     empty.mkdir()
     monkeypatch.setattr(provenance.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
-    monkeypatch.setattr(provenance, "_run", lambda cmd: "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1234)\nGPU 1: Tesla T4 (UUID: GPU-5)")
+    listing = "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1234)\nGPU 1: Tesla T4 (UUID: GPU-5)"
+    monkeypatch.setattr(provenance, "_run", lambda cmd: listing)
     assert provenance.gpu_models(empty) == ("NVIDIA A100-SXM4-80GB", "Tesla T4")
     assert provenance.cpu_model()
 
@@ -54,9 +56,9 @@ def test_a_trained_run_folder_records_its_encoder_file_training_config_and_step(
 
 
 def test_every_spread_is_explained_in_the_json_and_the_table():
-    import dbench
     from toy_encoders import posterior
 
+    import dbench
     from dbench.results import format_scores
 
     few = dbench.evaluate(posterior, dataset="tiny_dsprites", metrics="few_shot", backend="numpy",

@@ -65,7 +65,7 @@ def test_version_1_files_stay_version_1_and_version_2_adds_provenance(tmp_path):
     assert old.schema_version == 1 and old.provenance is None
     written = json.loads(old.write(tmp_path / "old.json").read_text())
     assert written["schema_version"] == 1 and not {"provenance", "spread", "notes"} & set(written)
-    with pytest.raises(ConfigError, match="old.json: <top level>: provenance, spread and notes need schema_version 2"):
+    with pytest.raises(ConfigError, match=r"old.json: <top level>: provenance, spread and notes need schema_version 2"):
         validate_result({**_minimal(), "schema_version": 1, "dbench_version": "0.1.0", "notes": ["x"]}, "old.json")
     with pytest.raises(ConfigError, match="schema_version: 3 is not supported; this dbench reads versions 1, 2"):
         validate_result({**_minimal(), "schema_version": 3, "dbench_version": "9"}, "new.json")

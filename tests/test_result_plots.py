@@ -9,13 +9,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from dbench.evaluation.result import EvaluationResult  # noqa: E402
-from dbench.metrics import Scored  # noqa: E402
-from dbench.results.plots import plot_scores, plotted_rows, write_plots  # noqa: E402
+from dbench.evaluation.result import EvaluationResult
+from dbench.metrics import Scored
+from dbench.results.plots import plot_scores, plotted_rows, write_plots
 
 FACTORS = ["shape", "scale", "orientation", "pos_x", "pos_y"]
 
@@ -40,7 +40,8 @@ def labels(ax, axis="y"):
 
 
 def result(**changes):
-    few_shot = {f"{probe}:{k}:mean_accuracy": 0.2 + 0.1 * i for probe in ("linear", "knn") for i, k in enumerate(("1", "5", "all"))}
+    shots = ("1", "5", "all")
+    few_shot = {f"{probe}:{k}:mean_accuracy": 0.2 + 0.1 * i for probe in ("linear", "knn") for i, k in enumerate(shots)}
     few_shot |= {f"{key}:std": 0.01 for key in list(few_shot)}
     few_shot |= {f"linear:{k}:accuracy_factor_{j}": 0.3 for k in ("1", "5", "all") for j in range(5)}
     data = dict(
@@ -75,7 +76,7 @@ def test_scores_png_shows_every_score_with_its_own_scale(tmp_path, figures):
     assert path.stat().st_size > 10_000
     (fig,) = figures
     assert fig._suptitle.get_text() == "my_vae on dsprites\nsampled representation, protocol quick v2, seed 0"
-    unit_ax, count_ax, other_ax = fig.axes
+    unit_ax, _, other_ax = fig.axes  # unit, count and other panels
     assert unit_ax.get_xlim()[1] > 1.0 and "few_shot.knn:1:mean_accuracy" in labels(unit_ax)
     assert other_ax.get_xlim()[0] < -0.25 and other_ax.get_xlim()[1] > 12.0  # every value inside its axis
     footnotes = [t.get_text() for t in fig.texts]
@@ -110,7 +111,7 @@ def test_probe_curves_name_the_factors_and_keep_the_legend_off_the_data(tmp_path
         assert [t.get_text() for t in legend.get_texts()][:5] == FACTORS
         # The legend sits right of the last panel, so it covers no curve.
         assert legend.get_window_extent().x0 >= fig.axes[-1].get_window_extent().x1
-    knn, linear = figures[1].axes
+    _, linear = figures[1].axes  # knn, linear
     assert labels(linear, "x") == ["1", "5", "all\n(5,000 pool)"] and linear.get_title() == "few-shot linear probe (seed 0)"
 
 
@@ -118,7 +119,8 @@ def test_dci_plot_names_latents_and_factors_and_says_its_seed(tmp_path, figures)
     from dbench.plots.dci import plot_dci
 
     importance = np.eye(4, 5) * 0.8
-    scored = Scored({"disentanglement": 0.91, "completeness": 0.8}, {"importance": importance, "factor_names": FACTORS, "seed": 3})
+    scored = Scored({"disentanglement": 0.91, "completeness": 0.8},
+                    {"importance": importance, "factor_names": FACTORS, "seed": 3})
     plot_dci(scored, tmp_path)
     ax = figures[0].axes[0]
     assert labels(ax) == ["z0", "z1", "z2", "z3"] and labels(ax, "x") == FACTORS

@@ -31,10 +31,9 @@ def test_a_torch_save_file_given_as_an_encoder_says_what_to_do(tmp_path, capsys)
 
 def test_training_errors_name_the_cli_flags(tmp_path):
     pytest.importorskip("torch")
+    from dbench.errors import DbenchError
     from reference_models.checkpoint import CHECKPOINT_FILE
     from reference_models.training import train
-
-    from dbench.errors import DbenchError
 
     run = tmp_path / "run"
     train("vae", dataset="tiny_dsprites", steps=1, seed=0, out_dir=run, progress=False)

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     )
     # The names are not imported here (dbench --help stays cheap); an unknown one gets the list.
     p.add_argument("names", nargs="+", metavar="NAME", help="dsprites, shapes3d, mpi3d_toy, mpi3d_realistic, ...")
-    p.add_argument("--data-dir", default=None, help="data folder (default: $DBENCH_DATA_DIR, $DISENTANGLEMENT_LIB_DATA, ~/.local/share/dbench)")
+    p.add_argument("--data-dir", default=None,
+                   help="data folder (default: $DBENCH_DATA_DIR, $DISENTANGLEMENT_LIB_DATA, ~/.local/share/dbench)")
     p.add_argument("--url", default=None, help="download from here instead of the published location (one NAME only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (a line every 30 s instead)")
     p.set_defaults(func=run)
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--url names one file; give one NAME with it")
     entries = [source(name) for name in args.names]  # unknown names: a usage error before anything is fetched
     status = EXIT_OK
-    for name, entry in zip(args.names, entries):
+    for name, entry in zip(args.names, entries, strict=True):
         url = args.url or entry.url
         if url:
             print(f"dbench: {entry.name}: {entry.filename} from {url}", file=sys.stderr)

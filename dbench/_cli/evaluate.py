@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     names = [_expected_name(spec) for spec in args.encoders]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
-        raise ConfigError(f"encoders {', '.join(s for s, n in zip(args.encoders, names) if n in clash)} share the name "
+        sharing = ", ".join(s for s, n in zip(args.encoders, names, strict=True) if n in clash)
+        raise ConfigError(f"encoders {sharing} share the name "
                           f"{clash[0]!r}, so their results would overwrite each other; evaluate them in separate calls")
     layout = OutputLayout.from_arguments(args.out, args.output_dir, n_results=len(configs) * len(args.encoders),
                                          several_encoders=len(args.encoders) > 1)
@@ -203,7 +204,10 @@ def _code_saver(path: Path, cfg: Any, options: Any) -> Any:
 
 
 def _write_plots(result: Any, root: Path, layout: Any) -> list[Path]:
-    """Plots into ``root`` (one result), ``root/<dataset>-<representation>/`` (several), with ``<encoder>/`` first for several encoders."""
+    """Plots into ``root`` (one result) or ``root/<dataset>-<representation>/`` (several).
+
+    With several encoders, ``<encoder>/`` comes first.
+    """
     from dbench.results import write_plots
     from dbench.results.layout import result_file_name, safe_name
 

@@ -99,10 +99,11 @@ def _list_protocols(*, names_only: bool) -> int:
         except ConfigError as exc:
             blocks.append(f"{name}: INVALID: {exc}")
             continue
+        what = (f"  datasets: {', '.join(resolved['datasets'])}; representations: {', '.join(resolved['representation'])}; "
+                f"seeds: {', '.join(map(str, resolved['seeds']))}")
         blocks.append("\n".join([
             f"{name} v{resolved['version']}: {' '.join(resolved['description'].split())}",
-            f"  datasets: {', '.join(resolved['datasets'])}; representations: {', '.join(resolved['representation'])}; "
-            f"seeds: {', '.join(map(str, resolved['seeds']))}",
+            what,
             f"  metrics: {', '.join(resolved['metrics'])}",
         ]))
     if blocks:

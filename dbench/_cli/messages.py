@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TextIO
 
 
 def one_line(exc: BaseException) -> str:
@@ -27,10 +28,8 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
     """``dbench: warning: <message> (<Category>)`` on stderr: no file name, line number or source line."""
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
     stream = file if file is not None else sys.stderr
-    try:
+    with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr: a warning is not worth a crash
         stream.write(f"dbench: warning: {text} ({category.__name__})\n")
-    except (OSError, ValueError):  # a closed or broken stderr: a warning is not worth a crash
-        pass
 
 
 @contextmanager

@@ -163,7 +163,9 @@ def download(
         try:
             __import__(entry.needs)
         except ImportError:
-            raise DatasetError(f"checking {entry.filename} needs {entry.needs}; install it with `pip install {entry.needs}`") from None
+            raise DatasetError(
+                f"checking {entry.filename} needs {entry.needs}; install it with `pip install {entry.needs}`"
+            ) from None
     folder = download_dir(data_dir)
     target = folder / entry.subdir / entry.filename
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -206,7 +208,7 @@ def _fetch(url: str, part: Path, *, progress: bool, log: Callable[[str], None], 
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        response = urlopen(Request(url, headers=headers), timeout=60)  # noqa: S310 - http(s) only, checked above
+        response = urlopen(Request(url, headers=headers), timeout=60)
     except HTTPError as exc:
         if exc.code == 416 and start:  # the .part already holds everything
             return
@@ -231,7 +233,9 @@ def _fetch(url: str, part: Path, *, progress: bool, log: Callable[[str], None], 
                         chunk = response.read(_CHUNK)
                     except OSError as exc:
                         reason = exc.strerror if exc.strerror else str(exc) or type(exc).__name__
-                        raise DatasetError(f"downloading {url} broke off after {done:,} bytes ({reason}); rerun to resume") from None
+                        raise DatasetError(
+                            f"downloading {url} broke off after {done:,} bytes ({reason}); rerun to resume"
+                        ) from None
                     if not chunk:
                         break
                     handle.write(chunk)
@@ -283,4 +287,4 @@ def _record(folder: Path, path: Path, url: str | None, *, already_there: bool) -
     return Downloaded(path, digest, size, url, already_there, folder / MANIFEST)
 
 
-__all__ = ["DataFile", "Downloaded", "MANIFEST", "SOURCES", "download", "download_dir", "read_manifest", "source"]
+__all__ = ["MANIFEST", "SOURCES", "DataFile", "Downloaded", "download", "download_dir", "read_manifest", "source"]

@@ -29,7 +29,9 @@ def _is_integer(value: Any) -> bool:
     return not isinstance(value, bool) and hasattr(value, "__index__")  # int and NumPy integers
 
 
-def _names(value: str | Sequence[str] | None, what: str = "metrics", example: str = "metric names such as 'mig' or ['mig', 'dci']") -> tuple[str, ...] | None:
+def _names(
+    value: str | Sequence[str] | None, what: str = "metrics", example: str = "metric names such as 'mig' or ['mig', 'dci']"
+) -> tuple[str, ...] | None:
     """Names as a tuple (a single string is one name); None (or an empty list, as before) means the protocol's."""
     if value is None or (not isinstance(value, str) and isinstance(value, Sequence) and not value):
         return None
@@ -86,7 +88,8 @@ class EvaluationOptions:
         set_(self, "seed", _seeds(self.seed))
         if isinstance(self.dataset, str) and not self.dataset:
             raise ConfigError(f"dataset: expected a dataset name such as 'dsprites'; got {self.dataset!r}")
-        set_(self, "dataset", _names(self.dataset, "dataset", "dataset names such as 'dsprites' or ['dsprites', 'noisy_dsprites']"))
+        example = "dataset names such as 'dsprites' or ['dsprites', 'noisy_dsprites']"
+        set_(self, "dataset", _names(self.dataset, "dataset", example))
         if self.limit is not None:
             if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not 0 < float(self.limit) <= 1:
                 raise ConfigError(f"limit: expected a fraction in (0, 1] scaling every sample size, e.g. 0.1; got {self.limit!r}")

@@ -25,7 +25,7 @@ from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError, EncoderError
 from dbench.evaluation.options import EvaluationOptions
 from dbench.evaluation.provenance import environment_info, provenance_info
-from dbench.evaluation.result import EncoderRecord, EvaluationResult, Provenance, ProtocolRecord, SeedRun
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, Provenance, SeedRun
 from dbench.protocols import (
     hash_resolved,
     load_protocol,
@@ -140,7 +140,9 @@ def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationC
     ]
 
 
-def _limited(metric_params: dict[str, dict[str, Any]], limit: float, get_metric: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _limited(
+    metric_params: dict[str, dict[str, Any]], limit: float, get_metric: Any
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Every metric's sample sizes scaled by ``limit`` (:meth:`MetricSpec.limit`), and a note per raised floor."""
     scaled, notes = {}, []
     for name, params in metric_params.items():
@@ -163,8 +165,9 @@ def literature_notes(protocol_name: str, dataset: str) -> list[str]:
     if protocol_name not in LITERATURE_PROTOCOLS or dataset not in OFFICIAL_EQUIVALENT:
         return []
     official, download = OFFICIAL_EQUIVALENT[dataset]
-    return [f"{dataset} is rendered procedurally: scores are comparable with the literature (disentanglement_lib, "
-            f"Locatello et al. 2019) only on the official file (dataset {official}; get it with `{download}`)"]
+    note = (f"{dataset} is rendered procedurally: scores are comparable with the literature (disentanglement_lib, "
+            f"Locatello et al. 2019) only on the official file (dataset {official}; get it with `{download}`)")
+    return [note]
 
 
 def evaluate(encoder: Any, options: EvaluationOptions | None = None) -> EvaluationResult:

@@ -445,7 +445,7 @@ def _scale_size(value: Any, fraction: float, interval: Any, floor: int = 0) -> A
     lowest = int(interval.low) if interval.closed in ("both", "left") else int(interval.low) + 1
 
     def one(size: int) -> int:
-        return min(size, max(lowest, floor, int(round(size * fraction))))
+        return min(size, max(lowest, floor, round(size * fraction)))
 
     if isinstance(value, (list, tuple)):
         out: list[int] = []

@@ -54,7 +54,8 @@ def plot_importance_matrix(
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6.5,
                     color="black" if value > 0.6 * top else "white")
     title = "DCI importance matrix" + (f" (seed {seed})" if seed is not None else "")
-    parts = [f"{key} {scores[key]:.3f}" for key in ("disentanglement", "completeness", "informativeness_test") if scores and key in scores]
+    shown = ("disentanglement", "completeness", "informativeness_test")
+    parts = [f"{key} {scores[key]:.3f}" for key in shown if scores and key in scores]
     if parts:
         title += "\n" + ", ".join(parts)
     ax.set_title(title, fontsize=9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbench.probes.summaries import learning_curves
 
@@ -82,7 +82,7 @@ def plot_downstream(scored: Scored, folder: str | Path) -> Path | None:
                                 seed=scored.artifacts.get("seed"))
 
 
-def few_shot_curves(scores: Mapping[str, float]) -> dict[str, dict[str, object]]:
+def few_shot_curves(scores: Mapping[str, float]) -> dict[str, dict[str, Any]]:
     """Per probe: shot counts (``"all"`` last), mean accuracy and its spread over draws, per-factor accuracies.
 
     Read from the few-shot keys ``"{probe}:{shots}:mean_accuracy"`` (``:std``) and
@@ -98,7 +98,7 @@ def few_shot_curves(scores: Mapping[str, float]) -> dict[str, dict[str, object]]
         match = pattern.match(key)
         if match:
             found.setdefault(match["probe"], {}).setdefault(match["shots"], {})[match["what"]] = float(value)
-    curves: dict[str, dict[str, object]] = {}
+    curves: dict[str, dict[str, Any]] = {}
     for probe, per_shots in found.items():
         shots = sorted(per_shots, key=lambda k: (k == "all", int(k) if k != "all" else 0))
         if not all("mean_accuracy" in per_shots[k] for k in shots):
@@ -136,7 +136,7 @@ def plot_few_shot(scored: Scored, folder: str | Path) -> Path | None:
     path = Path(folder) / "few_shot.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves) + 1.6, 3.8), squeeze=False, sharey=True)
-    for ax, (probe, curve) in zip(axes[0], sorted(curves.items())):
+    for ax, (probe, curve) in zip(axes[0], sorted(curves.items()), strict=True):
         shots = list(curve["shots"])
         x = np.arange(len(shots), dtype=float)
         _factor_lines(ax, x, curve["factors"], names)

@@ -30,7 +30,7 @@ def write_plots(result: EvaluationResult, out_dir: Path) -> list[Path]:
     overview = plot_scores(result, out_dir / "scores.png")
     if overview is not None:
         paths.append(overview)
-    from dbench.metrics import METRIC_NAMES, Scored, get_metric  # lazy: only plotting needs the registry
+    from dbench.metrics import METRIC_NAMES, get_metric  # lazy: only plotting needs the registry
 
     # Each metric's own figure (DCI's importance matrix, the probes' learning curves), if it has one;
     # a result read back from another version may name a metric this one does not know: no figure.
@@ -141,7 +141,7 @@ def plot_scores(result: EvaluationResult, path: str | Path) -> Path | None:
     label_width = max(len(f"{m}.{k}") for m, k, *_ in every)
     fig, axes = plt.subplots(len(panels), 1, figsize=(5.0 + 0.065 * label_width, 0.24 * sum(heights) + 1.4),
                              squeeze=False, gridspec_kw={"height_ratios": heights})
-    for ax, (rows, xlabel) in zip(axes[:, 0], panels):
+    for ax, (rows, xlabel) in zip(axes[:, 0], panels, strict=True):
         _bars(ax, rows, colours, kind=next(kind for kind, label in PANELS if label == xlabel))
         ax.set_xlabel(xlabel, fontsize=8)
     fig.suptitle(title(result), fontsize=9.5)
@@ -170,15 +170,15 @@ def _bars(ax, rows: list[Row], colours: dict, *, kind: str) -> None:
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    finite = [v + s for v, s in zip(values, spreads) if math.isfinite(v)]
-    low = min([0.0] + [v - s for v, s in zip(values, spreads) if math.isfinite(v)])
+    finite = [v + s for v, s in zip(values, spreads, strict=True) if math.isfinite(v)]
+    low = min([0.0] + [v - s for v, s in zip(values, spreads, strict=True) if math.isfinite(v)])
     high = 1.0 if kind == "unit" else (max(finite) if finite else 1.0)
     span = (high - low) or 1.0
     # Room on the right for the value labels (and left of a negative bar), so nothing touches the frame.
     ax.set_xlim(low - 0.04 * span if low < 0 else low, high + 0.16 * span)
     if low < 0:
         ax.axvline(0.0, color="0.3", linewidth=0.8)
-    for y, value, spread in zip(positions, values, spreads):
+    for y, value, spread in zip(positions, values, spreads, strict=True):
         if kind == "count":  # a mean over seeds of a count need not be whole
             text = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
         else:
