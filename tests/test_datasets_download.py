@@ -190,8 +190,11 @@ def test_the_cli_downloads_and_says_where(tmp_path, tiny_dsprites_source, payloa
     assert code == 0, err
     assert f"{tmp_path / 'dsprites' / tiny_dsprites_source.filename}: downloaded and checked" in out
     assert "use it as dataset dsprites_official" in out and "sha256 " in out
-    assert main(["download", "nope"]) == 2
+    assert main(["download", "nope"]) == 2  # a usage error: nothing fetched
     assert "no download for 'nope'" in capsys.readouterr().err
+    with Server({}) as server:  # a failed download is a part that failed
+        assert main(["download", "dsprites", "--data-dir", str(tmp_path / "empty"), "--url", server.url("/gone.npz")]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
 
 
 def test_the_help_names_real_downloads():

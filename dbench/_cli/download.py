@@ -51,9 +51,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dbench: {entry.name}: {entry.filename} from {url}", file=sys.stderr)
         try:
             done = download(name, data_dir=args.data_dir, url=args.url, progress=False if args.no_progress else None)
-        except DbenchError as exc:
-            if len(entries) == 1:
-                raise
+        except DbenchError as exc:  # this file failed (network, layout): exit 1, the others still come
             print(f"dbench: error: {str(exc).splitlines()[0]}", file=sys.stderr)
             status = EXIT_FAILED
             continue
