@@ -1,6 +1,6 @@
 """Errors that the CLI reports as one line (what is wrong and how to fix it) instead of a traceback.
 
-Also the two interrupt types (:class:`Terminated`, :class:`Interrupted`) and :func:`excerpt`, which
+Also :class:`Terminated` (SIGTERM as an interrupt), :class:`EvaluationError` and :func:`excerpt`, which
 every error message uses to quote user input: a message never echoes more than a short excerpt of a
 huge or deeply nested value.
 """
@@ -71,11 +71,29 @@ def excerpt(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class EvaluationError(DbenchError):
+    """A Python evaluation finished but some part failed (a metric, or the encoder midway).
+
+    Raised by :func:`dbench.evaluate` and :func:`dbench.evaluate_all` unless they are called with
+    ``raise_on_failure=False``. Nothing is lost: :attr:`results` holds every result of the call,
+    failed parts recorded in their ``errors``, and :attr:`result` the first one that failed.
+    """
+
+    def __init__(self, message: str, results: list) -> None:
+        super().__init__(message)
+        #: every result of the call, in order (the scored metrics are in their ``scores``)
+        self.results = list(results)
+        #: the first result whose status is not ``"ok"``
+        failed = [r for r in self.results if getattr(r, "status", "ok") != "ok"]
+        self.result = failed[0] if failed else (self.results[0] if self.results else None)
+
+
 __all__ = [
     "ConfigError",
     "DatasetError",
     "DbenchError",
     "EncoderError",
+    "EvaluationError",
     "ParameterError",
     "Terminated",
     "excerpt",

@@ -26,7 +26,7 @@ import pytest
 from code_sources import GridDataset
 
 from dbench.codes import CodeTable
-from dbench.codes.cache import MANIFEST, QUARANTINE, CacheWarning, ShardCache, cache_key
+from dbench.codes.cache import MANIFEST, QUARANTINE, TMP_NAME, CacheWarning, ShardCache, cache_key
 from dbench.errors import EncoderError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def test_a_bad_shard_is_quarantined_with_one_warning_and_re_encoded(tmp_path, ho
     assert set(encoder.seen) == observations  # exactly the bad shard's observations, once each
     np.testing.assert_array_equal(table.lookup(ALL), Encoder()(GridDataset().images(ALL))[0])
     assert len(list((entry / QUARANTINE).iterdir())) == 1
-    assert not list(entry.glob("*.tmp"))
+    assert not [p for p in entry.iterdir() if TMP_NAME.match(p.name)]
     # Healed for good: the next run reads everything, warns about nothing and encodes nothing.
     again = Encoder()
     with warnings.catch_warnings():
@@ -216,7 +216,7 @@ def test_an_unwritable_cache_warns_once_and_the_run_goes_on(tmp_path, monkeypatc
     assert len(caught) == 1 and os.strerror(error) in str(caught[0].message)
     np.testing.assert_array_equal(table.lookup(ALL), Encoder()(GridDataset().images(ALL))[0])
     entry = tmp_path / cache_key("enc", GridDataset())
-    assert not [p for p in entry.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in entry.iterdir() if TMP_NAME.match(p.name)]
 
 
 def test_an_interrupt_during_a_shard_write_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -228,7 +228,7 @@ def test_an_interrupt_during_a_shard_write_leaves_no_temporary_file(tmp_path, mo
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         table.ensure(ALL)
-    assert not [p for p in table.cache.path.iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in table.cache.path.iterdir() if TMP_NAME.match(p.name)]
 
 
 def test_a_cache_dir_that_is_a_file_warns_and_the_run_goes_on(tmp_path):
@@ -270,7 +270,7 @@ def test_a_full_disk_warns_and_the_evaluation_finishes_without_tmp_files(tmp_pat
     warnings_ = [line for line in proc.stderr.splitlines() if line.startswith("dbench: warning")]
     assert len(warnings_) == 1 and "cannot write to cache folder" in warnings_[0], proc.stderr
     assert "mig.mig" in proc.stdout
-    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+    assert not [p for p in (tmp_path / "cache").rglob("*") if ".tmp" in p.name]
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap for a read-only mount")

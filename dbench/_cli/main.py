@@ -1,20 +1,20 @@
 """``dbench``: build the parser from the subcommand modules and plugins, run one command.
 
 Every user-facing failure is one line on stderr (what is wrong and how to fix it) and an exit code
-from :mod:`dbench._cli.exit_codes`; ``--debug`` shows the traceback instead.
+from :mod:`dbench._cli.exit_codes`; warnings (a degenerate input, say) are one line each too,
+without Python's file name and source line. ``--debug`` shows tracebacks and Python's warnings instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import shlex
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import cache, check, evaluate, leaderboard, protocols, score
+from dbench._cli import cache, check, download, evaluate, leaderboard, protocols, score
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
@@ -24,6 +24,7 @@ from dbench._cli.exit_codes import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
+from dbench._cli.messages import one_line, one_line_warnings, os_error_line
 from dbench._cli.plugins import add_plugin_commands
 from dbench._cli.supervisor import (
     can_supervise,
@@ -34,13 +35,14 @@ from dbench._version import __version__
 from dbench.errors import DbenchError, EncoderError, Terminated, signal_name
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score, cache)
+COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score, cache)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
   dbench evaluate my_encoder.py --metrics mig dci --seed 1 --out result.json
   dbench evaluate run_dir/ --protocol dlib --backend auto --cache-dir ~/.cache/dbench
   dbench check my_encoder.py                                # seconds: shape, determinism, speed
+  dbench download dsprites                                  # the official dSprites file, checked
   dbench cache ls --cache-dir ~/.cache/dbench               # what is cached, for which encoder
   dbench train beta_vae --steps 2000 --seed 0 --out runs/beta_vae   # with the reference models
 
@@ -101,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(parsed[0], "func", None):
             parser.print_help()
             return EXIT_USAGE
+        # What was asked for, as a result records it (argv as given, quoted for a shell).
+        parsed[0].invocation = shlex.join(["dbench", *argv])
         return EXIT_OK
 
     status = _guarded(parse, debug)
@@ -121,13 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _guarded(body: Any, debug: bool) -> int:
     """``body()``'s exit code, every failure turned into one line on stderr and its exit code."""
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = show_warning
+        if debug:
+            return body()
+        with one_line_warnings():
             return body()
     except DbenchError as exc:
         if debug:
             raise
-        print(f"dbench: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dbench: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
@@ -138,6 +143,11 @@ def _guarded(body: Any, debug: bool) -> int:
         # The reader of stdout went away (``dbench list metrics | head``): stop quietly, as other tools
         # do, and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except OSError as exc:  # a path that cannot be read or written: words, not "[Errno 13]"
+        if debug:
+            raise
+        print(f"dbench: error: {os_error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except RecursionError:
         if debug:
@@ -155,22 +165,7 @@ def _guarded(body: Any, debug: bool) -> int:
         if debug:
             raise
         print(
-            f"dbench: unexpected error: {exc.__class__.__name__}: {_one_line(exc)} (run with --debug for the traceback)",
+            f"dbench: unexpected error: {exc.__class__.__name__}: {one_line(exc)} (run with --debug for the traceback)",
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
-                 line: str | None = None) -> None:
-    """Warnings as one line on stderr: ``dbench: warning: <message>`` (other libraries' name their type)."""
-    text = " ".join(str(message).split())
-    if not category.__module__.startswith("dbench"):
-        text = f"{category.__name__}: {text} ({os.path.basename(filename)}:{lineno})"
-    with contextlib.suppress(OSError, ValueError):  # a closed stderr: a warning is never worth failing for
-        print(f"dbench: warning: {text}", file=file or sys.stderr)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -1,13 +1,13 @@
-"""Where ``dbench evaluate --out`` writes each result, so that a failed run never costs an earlier one.
+"""How ``dbench evaluate`` writes each result file, so that a failed run never costs an earlier one.
 
-A complete result (status ``ok``) goes to the name asked for, ``R.json`` (or ``R.<dataset>.<representation>.json``
-when the protocol gives several evaluations). Anything less (a metric or the encoder failed, the
-run was interrupted) goes to the sibling ``R.partial.json``, so ``R.json`` only ever holds a complete
-result and an earlier complete one is never replaced by a failed rerun. While the run goes on, the
-partial sibling is kept up to date after every metric (a checkpoint: a run killed part-way, even by
-SIGKILL, still leaves what it finished); a complete result replaces it. Files are written atomically
-(:meth:`~dbench.evaluation.result.EvaluationResult.write`), and a file that cannot be written is one
-line naming it and why.
+Where a result goes is :mod:`dbench.results.layout`'s business (``--out FILE.json`` or ``--out DIR``);
+this module decides only *which* file at that place. A complete result (status ``ok``) goes to the
+file the layout names, ``R.json``. Anything less (a metric or the encoder failed, the run was
+interrupted) goes to the sibling ``R.partial.json``, so ``R.json`` only ever holds a complete result
+and an earlier complete one is never replaced by a failed rerun. While the run goes on, the partial
+sibling is kept up to date after every metric (a checkpoint: a run killed part-way, even by SIGKILL,
+still leaves what it finished); a complete result replaces it. Files are written atomically
+(:meth:`~dbench.evaluation.result.EvaluationResult.write`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,6 @@ from pathlib import Path
 from dbench.evaluation.result import EvaluationResult
 
 PARTIAL_SUFFIX = ".partial"
-
-
-def result_path(out: Path, result: EvaluationResult, n_results: int) -> Path:
-    """The file a complete ``result`` goes to, for ``--out out`` and ``n_results`` results in all."""
-    if n_results > 1:
-        return out.with_name(f"{out.stem}.{result.dataset}.{result.representation}{out.suffix or '.json'}")
-    return out
 
 
 def partial_path(path: Path) -> Path:
@@ -41,6 +34,7 @@ def write_result(result: EvaluationResult, path: Path) -> Path:
     result.write(target)
     if target == path and partial_path(path) in _CHECKPOINTS:
         partial_path(path).unlink(missing_ok=True)
+        _CHECKPOINTS.discard(partial_path(path))
     return target
 
 
@@ -48,12 +42,12 @@ def write_result(result: EvaluationResult, path: Path) -> Path:
 _CHECKPOINTS: set[Path] = set()
 
 
-def write_checkpoint(out: Path, result: EvaluationResult, n_results: int) -> None:
-    """Keep the result so far in the partial sibling, so a run killed part-way loses no finished metric.
+def write_checkpoint(path: Path, result: EvaluationResult) -> None:
+    """Keep the result so far in ``path``'s partial sibling, so a run killed part-way loses no finished metric.
 
     Never raises for a file that cannot be written: the final write reports that.
     """
-    target = partial_path(result_path(out, result, n_results))
+    target = partial_path(path)
     try:
         result.write(target)
     except OSError:
@@ -61,4 +55,4 @@ def write_checkpoint(out: Path, result: EvaluationResult, n_results: int) -> Non
     _CHECKPOINTS.add(target)
 
 
-__all__ = ["PARTIAL_SUFFIX", "partial_path", "result_path", "write_checkpoint", "write_result"]
+__all__ = ["PARTIAL_SUFFIX", "partial_path", "write_checkpoint", "write_result"]

@@ -29,7 +29,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench._json import atomic_path
 from dbench._version import __version__
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.encoders.validation import validate_codes, validate_indices
@@ -50,8 +50,8 @@ QUARANTINE = "quarantine"
 MANIFEST_FORMAT = 1
 #: A shard: ``shard-<time_ns>-<sha256 of its bytes>.npz`` (legacy: 16 hex digits, no checksum).
 SHARD_NAME = re.compile(r"^shard-(?P<time>\d+)-(?P<digest>[0-9a-f]{64}|[0-9a-f]{16})\.npz$")
-TMP_PREFIX = ".shard-"
-TMP_SUFFIX = ".tmp"
+#: A file being written (``dbench._json.atomic_path``'s ``.<name>.<hex>.tmp<suffix>``; legacy ``.shard-*.tmp``).
+TMP_NAME = re.compile(r"^\.(shard-|cache\.json).*\.tmp(\.npz|\.json)?$")
 #: No shard dbench writes comes near this; a bigger file is not read into memory.
 MAX_SHARD_BYTES = 4 << 30
 # A temporary file older than this belongs to a run that died mid-write (a live write takes seconds).
@@ -218,26 +218,22 @@ class ShardCache:
             self._write_manifest()
 
     def _write_file(self, target: Path, data: bytes) -> bool:
-        """Write ``data`` to ``target`` atomically and durably; on failure warn once and stop writing."""
-        tmp: str | None = None
+        """Write ``data`` to ``target`` atomically and durably; on failure warn once and stop writing.
+
+        The temporary file gets the permissions ``open()`` would give it (a shared cache folder stays
+        shared) and is removed if the write fails or is interrupted, so no ``.tmp`` is left behind.
+        """
         try:
-            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=self.path)
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_path(target) as tmp, open(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, target)
-            tmp = None
             _fsync_folder(self.path)
             return True
         except OSError as exc:
             self.writable = False
             _warn(f"cannot write to cache folder {self.path} ({_reason(exc)}); going on without caching new codes")
             return False
-        finally:
-            if tmp is not None:  # failed or interrupted (Ctrl-C) before the rename: leave nothing behind
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -319,7 +315,7 @@ class ShardCache:
         with contextlib.suppress(OSError):
             now = time.time()
             for entry in os.scandir(self.path):
-                if entry.name.startswith(TMP_PREFIX) and entry.name.endswith(TMP_SUFFIX):
+                if TMP_NAME.match(entry.name):
                     with contextlib.suppress(OSError):
                         if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
                             os.unlink(entry.path)
@@ -329,4 +325,14 @@ class ShardCache:
         _warn(message)
 
 
-__all__ = ["MANIFEST", "QUARANTINE", "SHARD_NAME", "CacheWarning", "Shard", "ShardCache", "cache_key", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "QUARANTINE",
+    "SHARD_NAME",
+    "TMP_NAME",
+    "CacheWarning",
+    "Shard",
+    "ShardCache",
+    "cache_key",
+    "read_manifest",
+]

@@ -24,8 +24,7 @@ from dbench.codes.cache import (
     MANIFEST,
     QUARANTINE,
     SHARD_NAME,
-    TMP_PREFIX,
-    TMP_SUFFIX,
+    TMP_NAME,
     read_manifest,
 )
 from dbench.errors import ConfigError
@@ -141,7 +140,7 @@ def _matches(entry: CacheEntry, fingerprint: str | None, dataset: str | None) ->
 
 
 def _ours(name: str) -> bool:
-    return name == MANIFEST or bool(SHARD_NAME.match(name)) or (name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX))
+    return name == MANIFEST or bool(SHARD_NAME.match(name)) or bool(TMP_NAME.match(name))
 
 
 def remove_entry(entry: CacheEntry) -> list[str]:
