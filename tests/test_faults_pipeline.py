@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -303,6 +304,22 @@ def test_a_hostile_result_file_is_one_line(tmp_path, text, fragment):
     with pytest.raises(ConfigError, match=fragment) as exc:
         read_result(path)
     assert "\n" not in str(exc.value) and len(str(exc.value)) < 300
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda d: d["scores"]["mig"].update(mig=1e300), "score 'mig' = 1e+300 is outside its declared range [0.0, 1.0]"),
+    (lambda d: d["scores"]["mig"].update(mig=float("nan")), "score 'mig' = nan is not finite"),
+    (lambda d: d["scores"]["sap"].update(sap=-0.5), "score 'sap' = -0.5 is outside its declared range"),
+    (lambda d: d["scores"].update(plugin_metric={"x": float("inf")}), "plugin_metric: score 'x' = inf is not finite"),
+], ids=["1e300", "NaN", "below its range", "unknown metric, inf"])
+def test_a_result_file_with_impossible_scores_is_refused_in_one_line(tmp_path, good_result, edit, fragment):
+    data = json.loads(good_result.read_text())
+    edit(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))  # json writes NaN and Infinity, as a hand edit might
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as exc:
+        read_result(path)
+    assert "\n" not in str(exc.value) and str(path) in str(exc.value)
 
 
 # -- progress and the size warning ----------------------------------------------------------------------
