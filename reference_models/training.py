@@ -19,6 +19,7 @@ import contextlib
 import csv
 import os
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,11 +247,12 @@ def _deterministic(device: torch.device) -> Iterator[None]:
     Deterministic mode also fills every new tensor with NaN by default, to expose kernels that read
     uninitialised memory; no kernel used here does, and the fill costs ~6% of a CPU step, so it is off.
     """
+    from torch.utils import deterministic as settings
+
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    from torch.utils import deterministic as settings
     previous_fill = settings.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
     settings.fill_uninitialized_memory = False
@@ -285,6 +287,16 @@ def _check_resumable(payload: Mapping[str, Any], config: Mapping[str, Any], path
                 f"checkpoint {path} was trained with {key}={payload['config'].get(key)!r}, not {config[key]!r}; "
                 "use another --out directory or pass resume=False to start over"
             )
+
+
+def _warn_if_threads_changed(trained_with: int | None, now: int, path: Path) -> None:
+    """Warn that a CPU run resumed with another thread count is no longer bit-identical to a straight one."""
+    if trained_with is not None and int(trained_with) != now:
+        warnings.warn(
+            f"resuming {path} with {now} torch threads, trained with {trained_with}: the run continues, but its "
+            f"weights will differ in the last bits from an uninterrupted run; pass --threads {trained_with} to keep it exact",
+            stacklevel=3,
+        )
 
 
 def train(
@@ -354,6 +366,7 @@ def train(
         _check_resumable(payload, config, checkpoint_path)
         trainer.load_state(payload)
         start_step = int(payload["step"])
+        _warn_if_threads_changed(payload["config"].get("torch_threads"), config["torch_threads"], checkpoint_path)
         if start_step > steps:
             raise ConfigError(f"checkpoint {checkpoint_path} is at step {start_step}, past steps={steps}")
     previous_config = read_config(out) if start_step > 0 and (out / CONFIG_FILE).exists() else {}

@@ -155,6 +155,13 @@ def test_checkpoints_of_the_first_version_resume_exactly(tmp_path, model):
     assert optimizer["param_groups"][0]["fused"] == training.make_adam([torch.zeros(1)], training.VAE_ADAM).defaults["fused"]
 
 
+def test_resuming_with_another_thread_count_warns(tmp_path):
+    _train("vae", tmp_path, 2)
+    torch.set_num_threads(2)
+    with pytest.warns(UserWarning, match="--threads 1"):
+        _train("vae", tmp_path, 3)
+
+
 def test_training_further_continues_from_the_checkpoint(tmp_path):
     _train("vae", tmp_path / "straight", 6)
     _train("vae", tmp_path / "twice", 3)
