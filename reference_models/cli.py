@@ -101,8 +101,8 @@ def register(subparsers: Any) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch CPU threads (default: the physical cores this process may use; for several trainings at "
-        "once on a small machine, one each is fastest in total)",
+        help="torch CPU threads (default: the physical cores this process may use, best for one training on an "
+        "idle machine; with several trainings at once or other jobs running, use 1 per training)",
     )
     train.add_argument(
         "--no-progress", action="store_true", help="no progress (default: a bar in a terminal, a line every 30 s in a log)"
