@@ -165,9 +165,11 @@ def test_several_bad_shards_each_get_their_warning(tmp_path):
     assert len(caught) == 4 and table.n_cached == 120
 
 
-def test_a_damaged_manifest_is_replaced_and_the_width_taken_from_the_shards(tmp_path):
+@pytest.mark.parametrize("manifest", ["{not json", "[" * 100_000 + "]" * 100_000, '{"a": "' + "x" * (2 << 20) + '"}',
+                                      "\udcff"], ids=["not JSON", "deep", "2 MB", "not UTF-8"])
+def test_a_damaged_manifest_is_replaced_and_the_width_taken_from_the_shards(tmp_path, manifest):
     entry = fill(tmp_path)
-    (entry / MANIFEST).write_text("{not json")
+    (entry / MANIFEST).write_bytes(manifest.encode("utf-8", "surrogateescape"))
     damage(shards(entry)[0], "wrong-width")  # the minority width is quarantined without the manifest's help
     with pytest.warns(CacheWarning) as caught:
         table = CodeTable(GridDataset(), Encoder(), batch_size=20, cache_dir=tmp_path, fingerprint="enc")

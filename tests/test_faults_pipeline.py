@@ -228,6 +228,14 @@ def test_checkpoints_hold_every_finished_metric(tmp_path):
     assert "not scored yet" in seen[0][3]["sap"]
 
 
+def test_an_out_below_a_file_is_one_line_naming_the_folder(tmp_path, capsys):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    out = tmp_path / "blocker" / "R.json"
+    assert main(["evaluate", str(ROOT / "examples" / "numpy_encoder.py"), *ARGS, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"its folder {out.parent} cannot be made (a file is in the way)" in err, err
+
+
 def test_an_unwritable_out_is_one_line_and_exit_1(tmp_path, capsys):
     (tmp_path / "R.json").mkdir()  # a folder where the file should go
     assert main(["evaluate", str(ROOT / "examples" / "numpy_encoder.py"), *ARGS, "--out", str(tmp_path / "R.json")]) == 1

@@ -5,7 +5,10 @@ noisy_dsprites``): the protocol is resolved once (a usage error stops everything
 then each encoder is loaded once and scored on every (dataset, representation) pair. An encoder that
 fails to load is reported in one line and the others still run. Each result is printed and written
 as soon as it is done, with a ``wrote PATH`` line; where results go is described in
-:mod:`dbench.results.layout` (``--out FILE.json`` or ``--out DIR``).
+:mod:`dbench.results.layout` (``--out FILE.json`` or ``--out DIR``). A result short of complete
+goes to ``<name>.partial.json`` beside it (kept up to date after every metric), never over a complete
+one (:mod:`dbench._cli.result_files`); Ctrl-C or SIGTERM writes the metrics already scored that way
+and exits 130 or 143. Paths are made absolute before any encoder is loaded.
 """
 
 from __future__ import annotations
@@ -211,6 +214,8 @@ def _finish(result: Any, path: Path | None, layout: Any, args: argparse.Namespac
         except OSError as exc:  # the next results may still be written elsewhere
             # Name the file asked for, not the temporary file the atomic write failed on.
             reason = (exc.strerror or exc.__class__.__name__).rstrip(".").lower()
+            if isinstance(exc, (FileExistsError, NotADirectoryError)) and not path.parent.is_dir():
+                reason = f"its folder {path.parent} cannot be made (a file is in the way)"
             print(f"dbench: error: cannot write the result to {path}: {reason}; choose another --out "
                   "(the result above was not saved)", file=sys.stderr)
             outcome.failed = True

@@ -54,6 +54,8 @@ SHARD_NAME = re.compile(r"^shard-(?P<time>\d+)-(?P<digest>[0-9a-f]{64}|[0-9a-f]{
 TMP_NAME = re.compile(r"^\.(shard-|cache\.json).*\.tmp(\.npz|\.json)?$")
 #: No shard dbench writes comes near this; a bigger file is not read into memory.
 MAX_SHARD_BYTES = 4 << 30
+#: A manifest is a few hundred bytes; a bigger ``cache.json`` is not read.
+MAX_MANIFEST_BYTES = 1 << 20
 # A temporary file older than this belongs to a run that died mid-write (a live write takes seconds).
 _STALE_TMP_SECONDS = 3600.0
 
@@ -138,7 +140,11 @@ def shard_bytes(indices: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's ``cache.json`` as a mapping, or None when it is missing or not a JSON object."""
     try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        with open(folder / MANIFEST, "rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:  # a manifest is a few hundred bytes: this is not one
+            return None
+        data = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
