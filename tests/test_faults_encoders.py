@@ -192,3 +192,13 @@ def test_relative_cache_dir_survives_a_chdir_at_import_in_the_python_api(tmp_pat
     os.chdir(tmp_path)
     assert result.status == "ok"
     assert [p.name for p in (tmp_path / "cache").iterdir()]
+
+
+def test_a_long_library_message_is_quoted_by_its_first_sentence(tmp_path):
+    # torch's message for a damaged .pt file runs to ~450 characters over several sentences.
+    pytest.importorskip("torch")
+    (tmp_path / "garbage.pt").write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(EncoderError) as exc:
+        load_encoder(str(tmp_path / "garbage.pt"))
+    text = str(exc.value)
+    assert "\n" not in text and len(text) < 300 and "garbage.pt" in text and "torch.jit.save" in text, text

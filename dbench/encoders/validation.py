@@ -66,8 +66,13 @@ def first_line(text: str) -> str:
     """The first non-empty line of ``text``, shortened, for quoting inside a one-line error."""
     for line in str(text).splitlines():
         line = line.strip()
-        if line:
-            return line if len(line) <= _MAX_MESSAGE_CHARS else line[: _MAX_MESSAGE_CHARS - 3] + "..."
+        if not line:
+            continue
+        if len(line) > _MAX_MESSAGE_CHARS // 2:  # a long message: its first sentence is what matters
+            end = line.find(". ", 40)
+            if 0 < end < _MAX_MESSAGE_CHARS - 3:
+                return line[: end + 1]
+        return line if len(line) <= _MAX_MESSAGE_CHARS else line[: _MAX_MESSAGE_CHARS - 3] + "..."
     return ""
 
 
