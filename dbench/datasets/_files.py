@@ -13,7 +13,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +112,32 @@ def check_array(
         raise DatasetError(f"{dataset}: {path.name} key {key!r} has dtype {np.dtype(dtype)}; expected {expected_dtype}")
 
 
+@contextmanager
+def reading_file(dataset: str, path: Path, what: str, *, kind: str) -> Iterator[None]:
+    """Turn any failure while reading ``what`` of a data file into one DatasetError line naming the file.
+
+    An operating-system error with an errno (permission denied, a folder) is "cannot read"; anything
+    else (zlib.error, BadZipFile, EOFError, ValueError, HDF5's errno-less OSError "filter returned
+    failure", ...) means the file is damaged or truncated: download it again.
+    """
+    try:
+        yield
+    except DatasetError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise DatasetError(f"{dataset}: cannot read {path} ({exc.strerror or exc})") from None
+        raise DatasetError(_damaged(dataset, path, what, kind, exc)) from None
+    except Exception as exc:  # noqa: BLE001 - every other failure of a reader means damage
+        raise DatasetError(_damaged(dataset, path, what, kind, exc)) from None
+
+
+def _damaged(dataset: str, path: Path, what: str, kind: str, exc: BaseException) -> str:
+    detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return (f"{dataset}: {path} is not a readable {kind} file, damaged or truncated ({what}: "
+            f"{type(exc).__name__}: {detail}); download it again")
+
+
 class NpzFile:
     """Read-only access to the arrays of an ``.npz`` file, member by member, without pickles.
 
@@ -129,21 +155,8 @@ class NpzFile:
         with self._reading("its zip directory"):
             self.keys = {name[: -len(".npy")]: name for name in self._zip.namelist() if name.endswith(".npy")}
 
-    @contextmanager
-    def _reading(self, what: str) -> Iterator[None]:
-        """Turn any failure while reading ``what`` into one DatasetError line naming the file."""
-        try:
-            yield
-        except DatasetError:
-            raise
-        except OSError as exc:
-            raise DatasetError(f"{self.dataset}: cannot read {self.path} ({exc.strerror or exc})") from None
-        except Exception as exc:  # noqa: BLE001 - zlib.error, BadZipFile, EOFError, ValueError, ... all mean damage
-            detail = " ".join(str(exc).split())[:160] or type(exc).__name__
-            raise DatasetError(
-                f"{self.dataset}: {self.path} is not a readable .npz file, damaged or truncated ({what}: "
-                f"{type(exc).__name__}: {detail}); download it again"
-            ) from None
+    def _reading(self, what: str) -> AbstractContextManager[None]:
+        return reading_file(self.dataset, self.path, what, kind=".npz")
 
     def close(self) -> None:
         self._zip.close()
