@@ -176,7 +176,9 @@ def test_relative_paths_survive_an_encoder_that_changes_folder(tmp_path):
                   "--cache-dir", "cache", "--plots", "plots", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {tmp_path / 'out' / 'R.json'}" in proc.stdout
-    assert json.loads((tmp_path / "out" / "R.json").read_text())["status"] == "ok"
+    result = json.loads((tmp_path / "out" / "R.json").read_text())
+    assert result["status"] == "ok"
+    assert result["provenance"]["encoder_file"]["path"] == str((tmp_path / "enc.py").resolve())  # the file scored
     assert list((tmp_path / "cache").iterdir())  # the cache is where it was asked for
     assert (tmp_path / "plots" / "scores.png").is_file()
 
@@ -192,6 +194,7 @@ def test_relative_cache_dir_survives_a_chdir_at_import_in_the_python_api(tmp_pat
     os.chdir(tmp_path)
     assert result.status == "ok"
     assert [p.name for p in (tmp_path / "cache").iterdir()]
+    assert result.provenance.encoder_file["path"] == str((tmp_path / "enc.py").resolve())
 
 
 def test_a_long_library_message_is_quoted_by_its_first_sentence(tmp_path):

@@ -330,6 +330,17 @@ def test_a_result_file_with_impossible_scores_is_refused_in_one_line(tmp_path, g
     assert "\n" not in str(exc.value) and str(path) in str(exc.value)
 
 
+@pytest.mark.parametrize("config", ["[" * 100_000 + "]" * 100_000, '{"a": "' + "x" * (1 << 20) + '"}', "{broken"],
+                         ids=["deep", "1 MB", "not JSON"])
+def test_a_hostile_run_config_is_left_out_of_the_provenance(tmp_path, config):
+    from dbench.evaluation.provenance import training_info
+
+    (tmp_path / "config.json").write_text(config)
+    assert training_info(tmp_path) is None  # never a RecursionError, never a huge config copied into results
+    (tmp_path / "config.json").write_text('{"steps": 10, "finished": true}')
+    assert training_info(tmp_path) == {"config": {"steps": 10, "finished": True}, "step": 10}
+
+
 # -- progress and the size warning ----------------------------------------------------------------------
 
 

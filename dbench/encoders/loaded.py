@@ -52,6 +52,9 @@ class LoadedEncoder:
     fingerprint : str
         Stable identity for caching (see :mod:`dbench.encoders.fingerprint`); computed on first access
         for in-memory objects, by encoding the probe batch of shape ``probe_shape``.
+    source : str or None
+        The absolute path it was loaded from, fixed before its code ran (user code that changes the
+        working folder cannot change which file a result's provenance names); None for objects.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class LoadedEncoder:
         channels, height, width = probe_shape
         self.probe_shape = (channels, height, width)
         self._fingerprint = fingerprint
+        self.source: str | None = None
         # The layout guess runs only until the first successful call: afterwards a failure is the
         # encoder's own, and retrying every failing batch would double its cost.
         self._layout_confirmed = False

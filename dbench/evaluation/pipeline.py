@@ -267,9 +267,11 @@ def prepare(
     from dbench.encoders import load_encoder
 
     pin_data_dirs()
+    source = os.path.abspath(os.fspath(encoder)) if isinstance(encoder, (str, os.PathLike)) else None
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
     first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
     loaded = load_encoder(encoder, probe_shape=first.observation_shape)
+    loaded.source = source  # fixed before its code ran: the file a result's provenance names
     if all(cfg.representation != "sampled" for cfg in configs):
         return loaded, configs, []
     # One observation tells whether the encoder gives a posterior (mean, logvar) or codes only; an
@@ -360,7 +362,8 @@ def run_config(
     #    still leaves the metrics whose observations were encoded scoreable.
     table = CodeTable(ds, loaded.encode_arrays, batch_size=cfg.batch_size, cache_dir=options.cache_dir,
                       fingerprint=loaded.fingerprint)
-    provenance = Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=encoder_spec))
+    source = getattr(loaded, "source", None) or encoder_spec  # an absolute path, where prepare() fixed one
+    provenance = Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=source))
     result = partial(_result, run, loaded=loaded, cfg=cfg, backend=backend, params=params, table=table,
                      encoder_spec=encoder_spec, specs=specs, provenance=provenance)
     queries = query_indices(plans)

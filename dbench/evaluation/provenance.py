@@ -143,6 +143,10 @@ def encoder_file_info(spec: Any) -> dict[str, Any] | None:
         return None
 
 
+#: A run's config.json is a few kilobytes; a bigger one is not copied into results.
+_MAX_CONFIG_BYTES = 256 << 10
+
+
 def training_info(spec: Any) -> dict[str, Any] | None:
     """For a trained run folder: ``{"config": config.json, "step": the step its encoder.pt was exported at}``.
 
@@ -152,8 +156,12 @@ def training_info(spec: Any) -> dict[str, Any] | None:
     if not isinstance(spec, (str, os.PathLike)) or not Path(spec).is_dir():
         return None
     try:
-        config = json.loads((Path(spec) / _RUN_CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(Path(spec) / _RUN_CONFIG_FILE, "rb") as handle:
+            raw = handle.read(_MAX_CONFIG_BYTES + 1)
+        if len(raw) > _MAX_CONFIG_BYTES:  # copied into every result: a huge one would make results unreadable
+            return None
+        config = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON (or not UTF-8), nested too deeply
         return None
     if not isinstance(config, dict):
         return None
