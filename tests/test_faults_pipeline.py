@@ -212,6 +212,28 @@ def test_a_partly_failed_run_goes_to_the_partial_file(tmp_path, good_result, mon
     assert partial["status"] == "partial" and set(partial["scores"]) == {"mig"} and partial["errors"]["sap"] == "sap broke"
 
 
+def test_a_run_that_scores_nothing_keeps_an_earlier_partial_result(tmp_path, monkeypatch, capsys):
+    real = pipeline.table_representation
+
+    def sap_fails(table, idx, representation, seed):
+        if idx.shape[0] in (100, 200):
+            raise ValueError("sap broke")
+        return real(table, idx, representation, seed)
+
+    out = tmp_path / "R.json"
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "table_representation", sap_fails)
+        assert main(["evaluate", str(ROOT / "examples" / "numpy_encoder.py"), *ARGS, "--out", str(out)]) == 1
+    earlier = (tmp_path / "R.partial.json").read_bytes()
+    capsys.readouterr()
+    nan = _nan_encoder(tmp_path)
+    assert main(["evaluate", str(nan), *ARGS, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (tmp_path / "R.partial.json").read_bytes() == earlier  # mig's score is still there
+    assert f"kept the earlier partial result {tmp_path / 'R.partial.json'}" in err
+    assert "encoder 'nan' returned NaN or inf codes" in err
+
+
 def test_a_complete_run_replaces_its_own_checkpoint(tmp_path, capsys):
     out = tmp_path / "R.json"
     assert main(["evaluate", str(ROOT / "examples" / "numpy_encoder.py"), *ARGS, "--out", str(out)]) == 0

@@ -140,11 +140,14 @@ def run(args: argparse.Namespace) -> int:
     if rule:
         print(f"dbench: {rule}", file=sys.stderr)
 
+    from dbench._cli.result_files import ResultFiles
+
+    files = ResultFiles()
     status, ran = EXIT_OK, 0
     try:
         for spec in args.encoders:
             try:
-                outcome = _evaluate_encoder(spec, configs, options, layout, args)
+                outcome = _evaluate_encoder(spec, configs, options, layout, args, files)
             except DbenchError as exc:  # this encoder could not be loaded or served: the others still run
                 if len(args.encoders) == 1:
                     raise
@@ -171,8 +174,8 @@ class _Outcome:
         self.failed = False
 
 
-def _evaluate_encoder(spec: str, configs: list[Any], options: Any, layout: Any, args: argparse.Namespace) -> _Outcome:
-    from dbench._cli.result_files import write_checkpoint
+def _evaluate_encoder(spec: str, configs: list[Any], options: Any, layout: Any, args: argparse.Namespace,
+                      files: Any) -> _Outcome:
     from dbench.evaluation.pipeline import EvaluationInterrupted, prepare, run_config
     from dbench.results.layout import finished
 
@@ -187,21 +190,21 @@ def _evaluate_encoder(spec: str, configs: list[Any], options: Any, layout: Any, 
             print(f"skipped {path}: already scored with this encoder and protocol (--overwrite to evaluate again)")
             continue
         saver = _code_saver(path, cfg, options) if args.save_codes and path is not None else None
-        save = None if path is None else partial(write_checkpoint, path)  # R.partial.json after every metric
+        save = None if path is None else partial(files.write_checkpoint, path)  # R.partial.json after every metric
         try:
             result = run_config(loaded, cfg, options=options, encoder_spec=spec, on_codes=saver, checkpoint=save)
         except EvaluationInterrupted as interrupted:
             for partial_result in interrupted.results:  # the metrics finished before the interrupt
-                _finish(partial_result, path, layout, args, outcome, saver=saver, plots=False)
+                _finish(partial_result, path, layout, args, outcome, files, saver=saver, plots=False)
             raise
-        _finish(result, path, layout, args, outcome, saver=saver, plots=bool(args.plots))
+        _finish(result, path, layout, args, outcome, files, saver=saver, plots=bool(args.plots))
     return outcome
 
 
-def _finish(result: Any, path: Path | None, layout: Any, args: argparse.Namespace, outcome: _Outcome, *,
+def _finish(result: Any, path: Path | None, layout: Any, args: argparse.Namespace, outcome: _Outcome, files: Any, *,
             saver: Any, plots: bool) -> None:
     """Print one result, write it (a result short of complete to ``<name>.partial.json``) and its plots."""
-    from dbench._cli.result_files import write_result
+    from dbench._cli.result_files import partial_path
     from dbench.results import format_scores
 
     if args.baseline:
@@ -210,7 +213,7 @@ def _finish(result: Any, path: Path | None, layout: Any, args: argparse.Namespac
     print(format_scores(result))
     if path is not None:
         try:
-            written = write_result(result, path)
+            written = files.write_result(result, path)
         except OSError as exc:  # the next results may still be written elsewhere
             # Name the file asked for, not the temporary file the atomic write failed on.
             reason = (exc.strerror or exc.__class__.__name__).rstrip(".").lower()
@@ -220,7 +223,11 @@ def _finish(result: Any, path: Path | None, layout: Any, args: argparse.Namespac
                   "(the result above was not saved)", file=sys.stderr)
             outcome.failed = True
         else:
-            print(f"wrote {written}")
+            if written is None:
+                print(f"dbench: note: kept the earlier partial result {partial_path(path)}, which has scores this "
+                      "run does not", file=sys.stderr)
+            else:
+                print(f"wrote {written}")
     if saver is not None and saver.written:
         print(f"wrote {len(saver.written)} code files ({saver.n_bytes / 1e6:,.1f} MB) to {saver.folder}")
     if plots:
