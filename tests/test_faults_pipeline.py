@@ -514,3 +514,14 @@ def test_user_code_that_swallows_interrupts_is_stopped_by_the_supervisor(tmp_pat
     assert "stopped" in err and err.count("\n") == 1, err
     assert time.monotonic() - start < 20
     assert not (tmp_path / "R.json").exists()
+
+
+def test_a_check_of_user_code_that_swallows_interrupts_is_stopped_in_checks_terms(tmp_path):
+    (tmp_path / "stubborn.py").write_text(SWALLOWS)
+    proc = subprocess.Popen([sys.executable, "-m", "dbench", "check", "stubborn.py"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(4)  # loaded and inside encode
+    _stop(proc, "SIGTERM")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "`dbench check` stopped" in err and err.count("\n") == 1 and "--out" not in err, err

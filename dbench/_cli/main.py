@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parsed[0]
 
     def command() -> int:
-        return _guarded(lambda: int(args.func(args) or EXIT_OK), debug)
+        return _guarded(lambda: int(args.func(args) or EXIT_OK), debug, command=args.command)
 
     if entry and args.command in SUPERVISED and can_supervise():
         return supervise(args.command, command)
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command()
 
 
-def _guarded(body: Any, debug: bool) -> int:
+def _guarded(body: Any, debug: bool, *, command: str | None = None) -> int:
     """``body()``'s exit code, every failure turned into one line on stderr and its exit code."""
     try:
         if debug:
@@ -137,7 +137,8 @@ def _guarded(body: Any, debug: bool) -> int:
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         what = f"terminated by {signal_name(exc)}" if terminated else "interrupted"
-        print(f"dbench: {what} (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
+        kept = " (codes encoded so far are kept in --cache-dir, if given)" if command == "evaluate" else ""
+        print(f"dbench: {what}{kept}", file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (``dbench list metrics | head``): stop quietly, as other tools

@@ -164,15 +164,13 @@ def _parent(command: str, pid: int, read_end: int) -> int:
         sig = signal.Signals(killed[0])
         when = (f"on a second {sig.name}" if len(requests) > 1
                 else f"{TERMINATE_GRACE_SECONDS:g} s after {sig.name} (it was busy inside compiled code)")
-        _say(f"`dbench {command}` stopped {when}: results written so far are kept (with --out, "
-             "R.partial.json holds the metrics already scored)")
+        _say(f"`dbench {command}` stopped {when}: {_kept(command)}")
         return EXIT_INTERRUPTED if sig == signal.SIGINT else EXIT_TERMINATED
     if os.WIFSIGNALED(status):
         sig = signal.Signals(os.WTERMSIG(status))
         code = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}.get(sig, EXIT_FAILED)
         hint = " (out of memory?)" if sig == signal.SIGKILL else ""
-        _say(f"`dbench {command}` was killed by {sig.name}{hint} before it finished: results written so far are "
-             "kept (with --out, R.partial.json holds the metrics already scored)")
+        _say(f"`dbench {command}` was killed by {sig.name}{hint} before it finished: {_kept(command)}")
         return code
     _say(
         f"`dbench {command}` ended with exit status {os.WEXITSTATUS(status)} before it finished: user code "
@@ -180,6 +178,13 @@ def _parent(command: str, pid: int, read_end: int) -> int:
         "let encode(images) return its codes instead of ending the process"
     )
     return EXIT_FAILED
+
+
+def _kept(command: str) -> str:
+    """What survives a child that was stopped, in the command's terms."""
+    if command == "evaluate":
+        return "results written so far are kept (with --out, R.partial.json holds the metrics already scored)"
+    return "nothing it had not printed was checked; run it again"
 
 
 def _wait(pid: int, requests: list[tuple[int, float]], kill_child: Callable[[], None]) -> int:
