@@ -205,3 +205,14 @@ def test_a_long_library_message_is_quoted_by_its_first_sentence(tmp_path):
         load_encoder(str(tmp_path / "garbage.pt"))
     text = str(exc.value)
     assert "\n" not in text and len(text) < 300 and "garbage.pt" in text and "torch.jit.save" in text, text
+
+
+def test_data_folders_from_the_environment_are_pinned_before_user_code_runs(tmp_path, monkeypatch):
+    from dbench.datasets._files import DATA_DIR_ENV, DLIB_DATA_DIR_ENV, pin_data_dirs, search_dirs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_DIR_ENV, "data")
+    monkeypatch.setenv(DLIB_DATA_DIR_ENV, "dlib")
+    pin_data_dirs()  # what dbench.evaluate does before it loads the encoder
+    monkeypatch.chdir("/")  # the encoder moves
+    assert search_dirs(None)[:2] == [tmp_path / "data", tmp_path / "dlib"]
