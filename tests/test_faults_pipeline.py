@@ -525,3 +525,13 @@ def test_a_check_of_user_code_that_swallows_interrupts_is_stopped_in_checks_term
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "`dbench check` stopped" in err and err.count("\n") == 1 and "--out" not in err, err
+
+
+def test_codes_that_cannot_be_saved_are_a_warning_and_every_metric_is_scored(tmp_path, capsys):
+    out = tmp_path / "R.json"
+    (tmp_path / "R.codes").write_text("a file where the codes folder should go")
+    assert main(["evaluate", str(ROOT / "examples" / "numpy_encoder.py"), *ARGS, "--out", str(out), "--save-codes"]) == 0
+    err = capsys.readouterr().err
+    assert "dbench: warning: cannot save the codes of mig to" in err and "the scores are not affected" in err, err
+    assert err.count("cannot save the codes") == 1  # saving stops after the first failure
+    assert set(json.loads(out.read_text())["scores"]) == {"mig", "sap"}

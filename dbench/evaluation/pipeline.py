@@ -443,7 +443,14 @@ def _score_all(run: _Run, plans: Mapping[tuple[int, str], Any], specs: Mapping[s
                     host = {key: table_representation(table, idx, cfg.representation, seed)
                             for key, idx in plan.requests.items()}
                     if on_codes is not None:
-                        on_codes(seed, name, plan, host)
+                        try:
+                            on_codes(seed, name, plan, host)
+                        except OSError as exc:  # saving codes is a side line: the scores are not affected
+                            reason = (exc.strerror or exc.__class__.__name__).lower()
+                            warnings.warn(f"cannot save the codes of {name} to {exc.filename or 'their folder'} "
+                                          f"({reason}); saving stops, the scores are not affected", UserWarning,
+                                          stacklevel=2)
+                            on_codes = None
                     codes = {key: backend.asarray(value) for key, value in host.items()}
                     scored = specs[name].score(plan, codes, params[name])
                     # Every key declared, every value a finite number inside its declared bounds: a metric
