@@ -1,0 +1,67 @@
+"""Shared pieces of the submission tests: a tiny protocol, encoders, submission folders, the isolation to use."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dbench.submissions.sandbox import bwrap_problem
+
+PROTOCOL = textwrap.dedent(
+    """
+    name: tiny_challenge
+    version: 1
+    description: test protocol on the tiny dataset
+    datasets: [tiny_dsprites]
+    representation: mean
+    seeds: [0]
+    backend: numpy
+    batch_size: 128
+    metrics:
+      mig: {n_train: 300}
+      sap: {n_train: 200, n_test: 100}
+    """
+)
+
+GOOD_ENCODER = """
+import numpy as np
+
+def encode(images):
+    # centroid and area of the sprite: a deterministic, informative code
+    n = images.shape[0]
+    img = images.reshape(n, 64, 64)
+    ys, xs = np.mgrid[0:64, 0:64]
+    mass = img.sum(axis=(1, 2)) + 1e-6
+    cx = (img * xs).sum(axis=(1, 2)) / mass
+    cy = (img * ys).sum(axis=(1, 2)) / mass
+    return np.stack([cx, cy, mass], axis=1)
+"""
+
+#: Why bubblewrap cannot run here (None where it can): attack tests skip only then.
+BWRAP_PROBLEM = bwrap_problem()
+needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run here: {BWRAP_PROBLEM}")
+#: Functional tests run sandboxed where they can and as plain subprocesses elsewhere.
+ISOLATION = "bwrap" if BWRAP_PROBLEM is None else "none"
+
+
+def make_submission(root: Path, name: str, files: dict[str, str | bytes], *, team: str | None = None,
+                    meta: str | bytes | None = None) -> Path:
+    """A submission folder ``root/name`` with a metadata file (``meta`` replaces the default one)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    if meta is None:
+        meta = f"name: {name}\nteam: {team or 'team-' + name}\ndescription: test\ncode_url: ''\n"
+    (folder / "submission.yaml").write_bytes(meta.encode() if isinstance(meta, str) else meta)
+    for fname, content in files.items():
+        target = folder / fname
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+    return folder
+
+
+def protocol_file(folder: Path) -> Path:
+    path = folder / "tiny_challenge.yaml"
+    path.write_text(PROTOCOL)
+    return path
