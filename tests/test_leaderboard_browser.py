@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from leaderboard_data import demo_results, result, write_results  # noqa: E402
+from leaderboard_data import TEST_KEY, demo_results, result, write_results  # noqa: E402
 
 from dbench.leaderboard.build import build_leaderboard  # noqa: E402
 
@@ -42,7 +42,7 @@ def page(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("board")
     write_results(root / "results", demo_results() + [result("multi", (0.5, 0.5, 0.5), team="m", stds=(0.01, 0.02, 0.03))])
-    build_leaderboard(root / "results", root / "out")
+    build_leaderboard(root / "results", root / "out", key=TEST_KEY.encode())
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
