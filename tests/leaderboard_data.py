@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def write_results(folder: Path, results: list[dict[str, Any]], *, sign: bool = T
     paths = []
     for i, data in enumerate(results):
         name = (data.get("submission") or {}).get("name") or data.get("encoder", {}).get("name", "result")
-        path = folder / f"{i:03d}-{name}.json"
+        path = folder / f"{i:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:40]}.json"
         text = json.dumps(data, indent=2)
         path.write_text(text, encoding="utf-8")
         if sign:

@@ -65,3 +65,40 @@ def protocol_file(folder: Path) -> Path:
     path = folder / "tiny_challenge.yaml"
     path.write_text(PROTOCOL)
     return path
+
+
+def write_zip_bomb(path: Path, members: dict[str, tuple[bytes, int]]) -> Path:
+    """A zip whose members are ``prefix`` followed by ``n_zeros`` zero bytes, written without ever holding them.
+
+    Byte-aligned deflate blocks of a 4 MiB run of zeros are made once and repeated (each block refers
+    to nothing before it, so the concatenation is a valid stream); CRCs are computed the same way.
+    Sizes stay below 4 GiB (no zip64). A few MB on disk, gigabytes once decompressed.
+    """
+    import struct
+    import zlib
+
+    def block(data: bytes) -> bytes:
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+    chunk = bytes(4 << 20)
+    chunk_block = block(chunk)
+    final = zlib.compressobj(9, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    local, central = bytearray(), bytearray()
+    for name, (prefix, n_zeros) in members.items():
+        full, rest = divmod(n_zeros, len(chunk))
+        data = block(prefix) + chunk_block * full + (block(bytes(rest)) if rest else b"") + final
+        crc = zlib.crc32(prefix)
+        for _ in range(full):
+            crc = zlib.crc32(chunk, crc)
+        crc = zlib.crc32(bytes(rest), crc) & 0xFFFFFFFF
+        size = len(prefix) + n_zeros
+        encoded = name.encode()
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded), 0)
+        local += encoded + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                               len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
+    return path

@@ -276,3 +276,22 @@ def test_export_queries_cli_states_the_size_first(protocol, tmp_path):
     assert proc.stdout.index("tiny_dsprites:") < proc.stdout.index("wrote")
     with np.load(out) as q:
         assert q["tiny_dsprites__images"].shape == (495, 512)
+
+
+def test_without_bubblewrap_scoring_stops_in_one_line_unless_isolation_none(protocol, tmp_path):
+    good = make_submission(tmp_path, "good", {"encoder.py": GOOD_ENCODER})
+    env = {"PATH": str(Path(sys.executable).parent), "DBENCH_CONFIG_DIR": str(tmp_path / "config"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # no bwrap on this PATH
+    base = [sys.executable, "-m", "dbench", "score", str(good), "--protocol", str(protocol), "--trust",
+            "--out", str(tmp_path / "out")]
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and not (tmp_path / "out").exists()
+    (line,) = proc.stderr.strip().splitlines()
+    assert "bubblewrap (bwrap) is not installed" in line and "apt-get install bubblewrap" in line
+    assert "--isolation none" in line
+    proc = subprocess.run(base + ["--isolation", "none"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("WARNING: isolation none: submission code ran without a sandbox")
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
+    assert record["environment"]["sandbox"]["isolation"] == "none"
+    assert record["environment"]["sandbox"]["warning"].startswith("isolation none:")

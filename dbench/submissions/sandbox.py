@@ -9,7 +9,8 @@ cgroup namespaces, with no network at all and a filesystem made only of:
   the dataset folder, and the step's inputs;
 - writable: a size-limited tmpfs ``/tmp`` (also ``HOME``), a small ``/dev/shm``, the one output file
   the step writes (and, for the *prepare* step only, the folder it unpacks into);
-- its own ``/proc`` (the scorer's processes are invisible) and a minimal ``/dev``.
+- its own ``/proc`` (the scorer's processes are invisible) and a minimal ``/dev``; the root that
+  holds these mount points is remounted read-only.
 
 The environment is cleared, bubblewrap itself starts with the same clean environment (so not even
 its own ``/proc/<pid>/environ`` holds a scorer secret), the sandbox dies with the scorer
@@ -188,7 +189,9 @@ class Sandbox:
                 "--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm"]
         for bind in self.binds:
             cmd += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
-        cmd += ["--chdir", "/tmp", "--", *python]
+        # The root bubblewrap builds (a tmpfs holding the mount points) becomes read-only: nothing
+        # can be written outside /tmp, /dev/shm and the step's output.
+        cmd += ["--remount-ro", "/", "--chdir", "/tmp", "--", *python]
         return cmd
 
 

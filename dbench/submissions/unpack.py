@@ -80,6 +80,7 @@ def unpack_submission(source: Path, dest: Path, *, max_entries: int, max_bytes: 
     sha256 of every file by its path relative to that root.
     """
     label = label or source.name
+    dest.mkdir(mode=0o755, exist_ok=True)
     budget = Budget(max_entries=max_entries, max_bytes=max_bytes)
     info = os.lstat(source)
     if stat.S_ISDIR(info.st_mode):
@@ -218,8 +219,8 @@ def _unzip(source: Path, dest: Path, budget: Budget, label: str) -> None:
             declared = 0
             for member in members:
                 checked_name(label, member.filename)
-                mode = (member.external_attr >> 16) & 0xFFFF
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = stat.S_IFMT((member.external_attr >> 16) & 0xFFFF)  # 0: no Unix type recorded
+                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                     raise ConfigError(f"{label}: entry {member.filename[:80]!r} is a link or special file; not allowed")
                 if member.flag_bits & 0x1:
                     raise ConfigError(f"{label}: entry {member.filename[:80]!r} is encrypted; not allowed")
