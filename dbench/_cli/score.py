@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--memory-gb", type=float, default=8.0, help="memory limit per submission, GiB")
     p.add_argument("--max-processes", type=int, default=256, help="processes and threads per submission")
     p.add_argument("--max-unpacked-mb", type=float, default=2048.0, help="uncompressed size of a submission, MiB")
+    p.add_argument("--scratch-mb", type=float, default=1024.0, help="size of the sandbox's writable /tmp, MiB")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--progress-seconds", type=float, default=30.0,
                    help="seconds between progress lines when stderr is not a terminal")
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from dbench.submissions.signing import load_key
 
     limits = Limits(wall_seconds=args.timeout, memory_bytes=int(args.memory_gb * (1 << 30)),
-                    max_processes=args.max_processes, max_unpacked_bytes=int(args.max_unpacked_mb * (1 << 20)))
+                    max_processes=args.max_processes, max_unpacked_bytes=int(args.max_unpacked_mb * (1 << 20)),
+                    scratch_bytes=int(args.scratch_mb * (1 << 20)))
     key = load_key(create=True)
     assert key is not None
     if args.isolation == "none":

@@ -187,7 +187,7 @@ class Scorer:
                 "--queries", sandbox.path(queries, "/in/queries.bin"),
                 "--out", sandbox.path(out, "/out/result.bin", writable=True),
                 "--max-entries", str(self.limits.max_entries), "--max-bytes", str(self.limits.max_unpacked_bytes)]
-        outcome = sandbox.run(args, deadline=deadline, file_size=self._file_size())
+        outcome = sandbox.run(args, deadline=deadline, file_size=max(self._codes_bytes(), self.limits.max_unpacked_bytes))
         seconds = {"prepare": round(outcome.seconds, 4)}
         if not outcome.ok:
             return outcome.reason, None, seconds
@@ -217,7 +217,9 @@ class Scorer:
             args += ["--data-dir", str(self.data_dir)]
         reporter = self.progress(label) if self.progress is not None else None
         try:
-            outcome = sandbox.run(args, deadline=deadline, file_size=self._file_size(), on_progress=reporter)
+            # Files may be as large as the scratch tmpfs (which fills first) or the codes output.
+            file_size = max(self._codes_bytes(), self.limits.scratch_bytes + (1 << 20))
+            outcome = sandbox.run(args, deadline=deadline, file_size=file_size, on_progress=reporter)
         finally:
             if reporter is not None and hasattr(reporter, "close"):
                 reporter.close()
@@ -231,10 +233,9 @@ class Scorer:
     def _rows(self) -> dict[str, int]:
         return {ds: int(idx.size) for ds, idx in self.queries.items()}
 
-    def _file_size(self) -> int:
-        """RLIMIT_FSIZE: the largest output a step may write (codes and log-variances in float64)."""
-        largest = sum(2 * n * MAX_LATENTS * 8 for n in self._rows().values()) + _HEADER_SLACK
-        return max(largest, self.limits.max_unpacked_bytes)
+    def _codes_bytes(self) -> int:
+        """The largest exchange file of codes (and log-variances, float64, MAX_LATENTS wide): its RLIMIT_FSIZE."""
+        return sum(2 * n * MAX_LATENTS * 8 for n in self._rows().values()) + _HEADER_SLACK
 
     # -- results ---------------------------------------------------------------------------------
 
