@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dbench.submissions.sandbox import bwrap_problem
+from dbench.submissions.sandbox import isolation_problem
 
 PROTOCOL = textwrap.dedent(
     """
@@ -39,8 +39,8 @@ def encode(images):
     return np.stack([cx, cy, mass], axis=1)
 """
 
-#: Why bubblewrap cannot run here (None where it can): attack tests skip only then.
-BWRAP_PROBLEM = bwrap_problem()
+#: Why the bubblewrap sandbox cannot run here (None where it can): attack tests skip only then.
+BWRAP_PROBLEM = isolation_problem("bwrap")
 needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=f"bubblewrap cannot run here: {BWRAP_PROBLEM}")
 #: Functional tests run sandboxed where they can and as plain subprocesses elsewhere.
 ISOLATION = "bwrap" if BWRAP_PROBLEM is None else "none"

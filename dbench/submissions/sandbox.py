@@ -376,19 +376,27 @@ def bwrap_problem() -> str | None:
     return None
 
 
-def check_isolation(isolation: str) -> None:
-    """Raise a one-line ConfigError when ``isolation`` cannot be provided here."""
+def isolation_problem(isolation: str) -> str | None:
+    """Why ``isolation`` cannot be provided here (one line), or None."""
     if isolation not in ISOLATIONS:
-        raise ConfigError(f"--isolation {isolation!r}: choose one of {', '.join(ISOLATIONS)}")
+        return f"--isolation {isolation!r}: choose one of {', '.join(ISOLATIONS)}"
     if isolation == "bwrap":
         problem = bwrap_problem()
         if problem:
-            raise ConfigError(problem)
+            return problem
         if os.geteuid() == 0:
             probe = cgroups.create(memory_bytes=64 << 20, max_processes=8)
             if probe is None:
-                raise ConfigError(ROOT_WITHOUT_CGROUP)
+                return ROOT_WITHOUT_CGROUP
             probe.remove()
+    return None
+
+
+def check_isolation(isolation: str) -> None:
+    """Raise a one-line ConfigError when ``isolation`` cannot be provided here."""
+    problem = isolation_problem(isolation)
+    if problem:
+        raise ConfigError(problem)
 
 
 def process_limit_mechanism(isolation: str) -> str:
@@ -401,4 +409,4 @@ def process_limit_mechanism(isolation: str) -> str:
 
 
 __all__ = ["DBENCH_INSIDE", "ISOLATIONS", "NONE_WARNING", "Bind", "Limits", "Outcome", "Sandbox",
-           "bwrap_problem", "check_isolation", "process_limit_mechanism"]
+           "bwrap_problem", "check_isolation", "isolation_problem", "process_limit_mechanism"]

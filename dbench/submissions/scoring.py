@@ -106,7 +106,12 @@ class Scorer:
         self.trust = trust
         self.limits = limits or Limits()
         self.isolation = isolation
-        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        # The folder the scorer's datasets come from ($DBENCH_DATA_DIR when not given): the sandbox
+        # gets exactly that one, read-only, and is told it explicitly (its environment is clean).
+        from dbench.datasets._files import search_dirs
+
+        found = [p for p in search_dirs(data_dir) if p.is_dir()]
+        self.data_dir = found[0].resolve() if found else (Path(data_dir).resolve() if data_dir is not None else None)
         self.progress = progress
         self.configs = resolve_config(EvaluationOptions(protocol=protocol, batch_size=batch_size))
         self.queries = protocol_queries(protocol, data_dir=self.data_dir)
