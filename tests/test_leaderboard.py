@@ -5,25 +5,20 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from leaderboard_data import RANKING, TEST_KEY, demo_results, resolved, result, write_results
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from leaderboard_data import RANKING, TEST_KEY, demo_results, resolved, result, write_results  # noqa: E402
-
-from dbench.errors import ConfigError  # noqa: E402
-from dbench.evaluation.result import read_result, validate_result  # noqa: E402
-from dbench.leaderboard.build import (  # noqa: E402
+from dbench.errors import ConfigError
+from dbench.evaluation.result import read_result, validate_result
+from dbench.leaderboard.build import (
     build_leaderboard,
     collect_results,
     format_score,
     rank_results,
     render_html,
 )
-
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +60,7 @@ _DELETE = object()
 @pytest.mark.parametrize("changes, expected", [
     ({"colour": "red"}, "r.json: colour: unknown key"),
     ({"dataset": _DELETE}, "r.json: dataset: Field required"),
-    ({"schema_version": 2}, "r.json: schema_version: 2 is not supported; this dbench reads version 1"),
+    ({"schema_version": 3}, "r.json: schema_version: 3 is not supported; this dbench reads versions 1, 2"),
     ({"status": "done"}, "r.json: status: Input should be 'ok', 'partial' or 'failed'"),
     ({"status": "failed"}, "status is 'failed' but neither error nor errors says why"),
     ({"error": "boom"}, "status is 'ok' but error/errors are set"),
@@ -90,7 +85,7 @@ def test_per_seed_must_match_seeds():
         validate_result(data, "r.json")
     data = result("m", (0.5, 0.4, 0.3), stds=(0.01, 0.02, 0.03))
     data["scores_std"]["mig"]["other"] = 0.1
-    with pytest.raises(ConfigError, match="scores_std.mig has keys missing from scores: other"):
+    with pytest.raises(ConfigError, match=r"scores_std.mig has keys missing from scores: other"):
         validate_result(data, "r.json")
 
 
@@ -140,7 +135,7 @@ def test_bad_files_are_refused_by_name_and_the_rest_are_ranked(tmp_path):
 
 
 def test_missing_results_folder_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="--results .*no such folder"):
+    with pytest.raises(ConfigError, match=r"--results .*no such folder"):
         collect_results(tmp_path / "nowhere")
 
 

@@ -17,7 +17,6 @@ from leaderboard_data import TEST_KEY, demo_results, resolved, result, write_res
 
 from dbench.errors import ConfigError
 from dbench.leaderboard.build import build_leaderboard, collect_results
-from dbench.protocols import hash_resolved
 from dbench.submissions.signing import signature_path, signature_text
 
 KEY = TEST_KEY.encode()

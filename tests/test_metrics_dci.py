@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._dci import SPEC, completeness_score, dci, dci_importance, disentanglement_score
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN_CASES = ("ground_truth", "noisy", "mixed", "noise")
 _FACTOR_SIZES = np.array([3, 6, 10, 8])

@@ -18,11 +18,12 @@ from submission_data import GOOD_ENCODER, ISOLATION, make_submission, protocol_f
 
 from dbench.submissions.limits import Limits
 from dbench.submissions.queries import export_queries, load_query_images, protocol_queries
-from dbench.submissions.scoring import Scorer, score_submission
+from dbench.submissions.scoring import Scorer
 
 BAD_ENCODERS = {
     "hangs": "import time\n\ndef encode(images):\n    while True:\n        time.sleep(1)\n",
-    "hog": "import numpy as np\n\ndef encode(images):\n    big = np.ones((1 << 31,), dtype=np.float64)\n    return big[: images.shape[0] * 3].reshape(-1, 3)\n",
+    "hog": "import numpy as np\n\ndef encode(images):\n    big = np.ones((1 << 31,), dtype=np.float64)\n"
+           "    return big[: images.shape[0] * 3].reshape(-1, 3)\n",
     "raises": "def encode(images):\n    raise RuntimeError('my model is broken')\n",
     "nan": "import numpy as np\n\ndef encode(images):\n    return np.full((images.shape[0], 3), np.nan)\n",
 }
@@ -224,9 +225,9 @@ def test_onnx_submission_scores_in_the_sandbox(untrusted, direct, workdir):
 
 def test_torchscript_submission_scores_in_the_sandbox(untrusted, workdir):
     torch = pytest.importorskip("torch")
-    from reference_models.architecture import GaussianEncoder
-
     import warnings
+
+    from reference_models.architecture import GaussianEncoder
 
     folder = make_submission(workdir, "torchscript", {})
     with warnings.catch_warnings():
@@ -246,7 +247,7 @@ def test_sandbox_worker_imports_the_scorers_own_dbench(trusted, workdir):
     inside = result.error.split("dbench is ")[1].split(";")[0]
     if ISOLATION == "bwrap":
         assert inside == f"{sandbox.DBENCH_INSIDE}/dbench/__init__.py"
-        assert sandbox._DBENCH_PACKAGE == Path(sandbox.__file__).resolve().parents[1]  # what is mounted there
+        assert Path(sandbox.__file__).resolve().parents[1] == sandbox._DBENCH_PACKAGE  # what is mounted there
     else:
         assert Path(inside).resolve() == sandbox._DBENCH_PACKAGE / "__init__.py"
 

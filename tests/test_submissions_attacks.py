@@ -182,7 +182,8 @@ def test_planting_a_pth_file_in_site_packages_or_the_scorers_files_fails(trusted
                 except OSError:
                     pass
         # /tmp is the sandbox's own scratch tmpfs: writing there is allowed and vanishes with it.
-        raise RuntimeError("written: " + repr([w for w in written if not w.startswith("/tmp/")]) + " pwned=" + repr(os.environ.get("PWNED")))
+        outside = [w for w in written if not w.startswith("/tmp/")]
+        raise RuntimeError("written: " + repr(outside) + " pwned=" + repr(os.environ.get("PWNED")))
     """)
     error = _error(trusted, make_submission(workdir, "plant", {"encoder.py": probe}))
     assert "written: [] pwned=None" in error, error
@@ -246,7 +247,7 @@ def test_no_network_not_even_a_listener_on_localhost(trusted, workdir):
         while time.monotonic() < end:
             try:
                 accepted.append(server.accept()[0].getpeername())
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -501,7 +502,7 @@ def test_same_name_resubmissions_never_replace_each_other(protocol, codes_file, 
     assert len(files) == 3 and len({f.read_bytes() for f in files}) == 3
     hashes = [json.loads(f.read_text())["encoder"]["spec"]["submission_sha256"] for f in files]
     assert hashes[0] == hashes[2] != hashes[1]
-    assert all(h.removeprefix("sha256:")[:12] in f.name for h, f in zip(hashes, files))  # named after the content
+    assert all(h.removeprefix("sha256:")[:12] in f.name for h, f in zip(hashes, files, strict=True))  # named after the content
 
 
 def test_result_file_names_are_never_reused(tmp_path):

@@ -7,7 +7,6 @@ import json
 import os
 import tarfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +27,8 @@ def test_wire_round_trip_and_every_check_before_reading_data(tmp_path):
     np.testing.assert_array_equal(back.arrays[("d", "mean")], mean)
     assert back.arrays[("d", "logvar")].dtype == np.float64 and back.manifest == {"a": 1}
 
-    def refused(data: bytes, expect=Expect(rows={"d": 4}), match: str = "") -> None:
+    def refused(data: bytes, expect: Expect | None = None, match: str = "") -> None:
+        expect = expect or Expect(rows={"d": 4})
         path.write_bytes(data)
         with pytest.raises(ConfigError, match=match):
             read_wire(path, expect)
@@ -205,7 +205,7 @@ def test_key_file_is_made_private_and_refused_when_readable_by_others(tmp_path, 
     assert key is not None and key_file().stat().st_mode & 0o777 == 0o600
     assert load_key() == key
     os.chmod(key_file(), 0o644)
-    with pytest.raises(ConfigError, match="only you can read .* chmod 600"):
+    with pytest.raises(ConfigError, match=r"only you can read .* chmod 600"):
         load_key()
     monkeypatch.setenv("DBENCH_SCORER_KEY", "short")
     with pytest.raises(ConfigError, match="at least 32"):
@@ -240,9 +240,8 @@ def test_reference_models_and_common_layers_pass_the_torchscript_allow_list():
     torch = pytest.importorskip("torch")
     import warnings
 
-    from reference_models.architecture import GaussianEncoder
-
     from dbench.submissions.torchscript_check import check_module
+    from reference_models.architecture import GaussianEncoder
 
     class Layers(torch.nn.Module):
         def __init__(self):
@@ -282,7 +281,7 @@ def test_onnx_checks_domains_and_external_data(tmp_path):
     check_onnx(good, root=tmp_path)
     custom = save([helper.make_node("Evil", ["x"], ["y"], domain="com.evil")], "custom.onnx",
                   domain_imports=(("", 17), ("com.evil", 1)))
-    with pytest.raises(EncoderError, match="imports operator domain 'com.evil'"):
+    with pytest.raises(EncoderError, match=r"imports operator domain 'com\.evil'"):
         check_onnx(custom, root=tmp_path)
     weight = helper.make_tensor("w", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])
     weight.data_location = TensorProto.EXTERNAL

@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     )
     p_export.add_argument("protocol", help="bundled name or YAML file")
     p_export.add_argument("--out", required=True, help=".npz file: <dataset>__indices (and <dataset>__images)")
-    p_export.add_argument("--images", action="store_true", help="also write the images, compactly: bit-packed (binary) or uint8 (see docs/submissions.md)")
+    p_export.add_argument("--images", action="store_true", help="also write the images, compactly: bit-packed (binary) or uint8 "
+                          "(see docs/submissions.md)")
     p_export.add_argument("--data-dir", default=None)
     p_export.set_defaults(func=run_export_queries)
 

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.isolation == "none":
         print(f"WARNING: {NONE_WARNING}; this is recorded in every result", file=sys.stderr)
     scorer = Scorer(args.protocol, trust=args.trust, limits=limits, data_dir=args.data_dir, isolation=args.isolation,
-                    progress=lambda label: EncodeProgress(label, interval=args.progress_seconds))
+                    progress=lambda label: EncodeProgress(label, interval=args.progress_seconds),
+                    invocation=getattr(args, "invocation", None))
     out = Path(args.out)
     summary: list[tuple[str, str, str]] = []
     for path in args.submissions:

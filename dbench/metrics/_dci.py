@@ -38,8 +38,8 @@ _ENTROPY_OFFSET = 1e-11  # disentanglement_lib adds this to the importance matri
 ESTIMATORS = ("fast", "sklearn")
 # disentanglement_lib study defaults: dci.num_train = 10000, dci.num_test = 5000.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on"),
-    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test"),
+    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on", sample_size=True),
+    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test", sample_size=True),
     estimator=Param("fast", Options(ESTIMATORS), "'fast': dbench's exact compiled trees; 'sklearn': scikit-learn"),
     random_state=Param(0, Interval(int, 0, 2**32 - 1), "seed of scikit-learn's tie-breaking feature order"),
 )
@@ -150,7 +150,7 @@ def dci_importance(
     # each boosting stage over all cores (factors with many classes would leave threads per factor
     # unbalanced), and scikit-learn's fit is single-threaded as in dlib.
     results = [fit_one(j) for j in fitted]
-    for j, (column, train_acc, test_acc) in zip(fitted, results):
+    for j, (column, train_acc, test_acc) in zip(fitted, results, strict=True):
         importance[:, j] = column
         train_accuracy[j] = train_acc
         test_accuracy[j] = test_acc
@@ -182,7 +182,8 @@ def dci(
         Integer factor indices paired row by row with the codes.
     estimator : {"fast", "sklearn"}
         ``"fast"``: dbench's compiled re-implementation of ``GradientBoostingClassifier()`` (same
-        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
+        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as
+        disentanglement_lib runs it.
     random_state : int
         Seed of scikit-learn's feature order (it only breaks ties between equally good splits).
 

@@ -43,8 +43,10 @@ from dbench.metrics._validation import (
 SOLVERS = ("batched", "sklearn")
 # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, continuous_factors = False.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 10_000_000), "training samples the single-latent SVMs are fitted on"),
-    n_test=Param(5_000, Interval(int, 2, 10_000_000), "test samples the accuracies are measured on"),
+    n_train=Param(
+        10_000, Interval(int, 2, 10_000_000), "training samples the single-latent SVMs are fitted on", sample_size=True
+    ),
+    n_test=Param(5_000, Interval(int, 2, 10_000_000), "test samples the accuracies are measured on", sample_size=True),
     continuous_factors=Param(False, Boolean(), "score each pair by squared correlation instead of SVM accuracy"),
     solver=Param("batched", Options(SOLVERS), "'batched': every 1-D SVM at once; 'sklearn': dlib's LinearSVC loop"),
     standardize=Param(False, Boolean(), "standardise each latent first (scale-free; not dlib's numbers)"),
@@ -184,10 +186,10 @@ def fit_linear_svc_1d(
             trial_w, trial_b = w + alpha * step_w, b + alpha * step_b
             t_value, t_grad, t_hess = _objective(latent, trial_w, trial_b, c_pos, c_neg)
             ok = (t_value <= value + 1e-4 * alpha * slope) & ~accepted  # Armijo condition
-            take = lambda new, trial: xp.where(ok, trial, new)  # noqa: E731
+            take = lambda new, trial: xp.where(ok, trial, new)  # noqa: E731, B023 - used at once, in this iteration only
             new_w, new_b, new_value = take(new_w, trial_w), take(new_b, trial_b), take(new_value, t_value)
-            new_grad = tuple(take(n, t) for n, t in zip(new_grad, t_grad))
-            new_hess = tuple(take(n, t) for n, t in zip(new_hess, t_hess))
+            new_grad = tuple(take(n, t) for n, t in zip(new_grad, t_grad, strict=True))
+            new_hess = tuple(take(n, t) for n, t in zip(new_hess, t_hess, strict=True))
             accepted = accepted | ok
             if bool(xp.all(accepted)):
                 break

@@ -16,6 +16,7 @@ sandbox's first process is moved into the group, between fork and exec.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -54,20 +55,16 @@ class Cgroup:
         """SIGKILL every process in the group, until it is empty or ``timeout`` passes."""
         kill_file = self.pids / "cgroup.kill"
         if self.version == 2 and kill_file.exists():
-            try:
+            with contextlib.suppress(OSError):
                 kill_file.write_text("1")
-            except OSError:
-                pass
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             pids = self._pids()
             if not pids:
                 return
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
             time.sleep(0.02)
 
     def _pids(self) -> list[int]:
@@ -166,10 +163,8 @@ def _create_v1(mounts: dict[str, Path], memberships: dict[str, str], memory_byte
             (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
             swap = memory / "memory.memsw.limit_in_bytes"
             if swap.exists():
-                try:
+                with contextlib.suppress(OSError):  # swap accounting off: the RAM limit still holds
                     swap.write_text(str(memory_bytes))
-                except OSError:
-                    pass  # swap accounting off: the RAM limit still holds
     except OSError:
         Cgroup(version=1, pids=created[0] if created else Path("/nonexistent"), memory=None, created=created).remove()
         return None
@@ -188,10 +183,8 @@ def _remove_stale(parent: Path) -> None:
         except ValueError:
             continue
         if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
-            try:
+            with contextlib.suppress(OSError):
                 folder.rmdir()
-            except OSError:
-                pass
 
 
 def _mounts() -> dict[str, Path]:

@@ -28,7 +28,8 @@ MAX_MEMBERS = 64
 _CHUNK = 1 << 22
 
 
-def read_codes_npz(path: Path, queries: Mapping[str, np.ndarray], *, label: str = "codes.npz") -> dict[str, dict[str, np.ndarray]]:
+def read_codes_npz(path: Path, queries: Mapping[str, np.ndarray], *,
+                   label: str = "codes.npz") -> dict[str, dict[str, np.ndarray]]:
     """Codes per dataset in the order of ``queries[dataset]`` (sorted unique indices): ``{"mean", "logvar"?}``."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -93,7 +94,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, *, kind
         if dtype.kind not in kinds:
             want = "integers" if kinds == "iu" else "floats (float16/32/64)"
             raise ConfigError(f"{name}: dtype {dtype}; must be {want}")
-        if len(declared) != len(shape) or any(w is not None and d != w for d, w in zip(declared, shape)):
+        if len(declared) != len(shape) or any(w is not None and d != w for d, w in zip(declared, shape, strict=True)):
             want = "(" + ", ".join("D" if w is None else f"{w:,}" for w in shape) + (",)" if len(shape) == 1 else ")")
             raise ConfigError(f"{name}: shape {declared} does not match the query set; must be {want}, one row per "
                               "index from `dbench protocols export-queries`")
@@ -101,7 +102,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, *, kind
             raise ConfigError(f"{name}: {declared[1]:,} latent dimensions; between 1 and {MAX_LATENTS} are allowed")
         count = int(np.prod(declared, dtype=np.int64))
         data = np.empty(count, dtype=dtype)
-        view = memoryview(data).cast("B")
+        view = memoryview(data.data).cast("B")
         filled = 0
         while filled < view.nbytes:
             got = stream.readinto(view[filled: filled + _CHUNK]) if hasattr(stream, "readinto") else 0
@@ -126,7 +127,8 @@ def _read_header(stream: IO[bytes], name: str) -> tuple[np.dtype, tuple[int, ...
             raise ValueError(f"unsupported .npy version {version}")
         shape, fortran, dtype = reader(stream, max_header_size=10000)
     except (ValueError, SyntaxError, TypeError, EOFError, OverflowError) as exc:
-        raise ConfigError(f"{name}: not a valid .npy array ({str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__})") from None
+        why = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
+        raise ConfigError(f"{name}: not a valid .npy array ({why})") from None
     if not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ConfigError(f"{name}: invalid shape {shape}")
     return np.dtype(dtype), tuple(int(d) for d in shape), bool(fortran)

@@ -31,10 +31,12 @@ def check_onnx(path: Path, *, root: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf reports a bad file in several types
-        raise EncoderError(f"{path.name}: not a readable ONNX model ({exc.__class__.__name__}); export it with torch.onnx.export") from None
+        raise EncoderError(f"{path.name}: not a readable ONNX model ({exc.__class__.__name__}); "
+                           "export it with torch.onnx.export") from None
     for opset in model.opset_import:
         if opset.domain not in DOMAINS:
-            raise EncoderError(f"{path.name}: imports operator domain {opset.domain!r}; only standard domains are allowed ({_HOW})")
+            raise EncoderError(f"{path.name}: imports operator domain {opset.domain!r}; "
+                               f"only standard domains are allowed ({_HOW})")
     local = {(f.domain, f.name): f for f in model.functions}
     for where, node in _nodes(model.graph, local):
         if node.domain not in DOMAINS and (node.domain, node.op_type) not in local:

@@ -43,7 +43,8 @@ def protocol_queries(protocol: Any, *, data_dir: str | os.PathLike | None = None
 
 def compact_images(dataset: Any, indices: np.ndarray) -> tuple[str, np.ndarray]:
     """The images of ``indices`` in the most compact exact encoding: ``("bits"|"uint8"|"float32", array)``."""
-    mode, chunks = "bits", []
+    mode = "bits"
+    chunks: list[np.ndarray] = []
     for start in range(0, indices.size, _CHUNK):
         images = np.asarray(dataset.images(indices[start: start + _CHUNK]), dtype=np.float32)
         levels = np.rint(images * 255).astype(np.uint8)
@@ -103,7 +104,7 @@ def export_queries(protocol: Any, out: str | os.PathLike, *, images: bool = Fals
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
     os.replace(tmp, out)
     return out
 

@@ -29,6 +29,7 @@ environment: no namespaces, the scorer's files and network reachable. Only for t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import selectors
@@ -270,16 +271,12 @@ def _collect(proc: subprocess.Popen, progress_fd: int, deadline: float,
 
 def _kill(proc: subprocess.Popen, group: cgroups.Cgroup | None) -> None:
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     if group is not None:
         group.kill_all()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
     if proc.stderr is not None:
         proc.stderr.close()
 

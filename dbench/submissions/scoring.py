@@ -27,10 +27,18 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from dbench.errors import ConfigError, DbenchError, EncoderError
+from dbench.errors import ConfigError, EncoderError
 from dbench.evaluation.options import EvaluationOptions
 from dbench.evaluation.pipeline import EvaluationConfig, resolve_config, run_config
-from dbench.evaluation.result import EvaluationResult, SubmissionRecord, environment_info
+from dbench.evaluation.provenance import provenance_info
+from dbench.evaluation.result import (
+    EncoderRecord,
+    EvaluationResult,
+    ProtocolRecord,
+    Provenance,
+    SubmissionRecord,
+    environment_info,
+)
 from dbench.submissions.limits import Limits
 from dbench.submissions.metadata import ARTIFACTS, SubmissionMeta
 from dbench.submissions.sandbox import NONE_WARNING, Sandbox, check_isolation, process_limit_mechanism
@@ -95,11 +103,13 @@ class Scorer:
         ``"bwrap"`` (bubblewrap sandbox) or ``"none"`` (a plain subprocess; trusted submissions only).
     progress
         ``progress(label) -> callback(line)`` for the sandbox's encoding progress, or None.
+    invocation
+        The command line recorded in every result's provenance (``dbench score ...``), or None.
     """
 
     def __init__(self, protocol: Any = "challenge", *, trust: bool = False, limits: Limits | None = None,
                  data_dir: str | os.PathLike | None = None, batch_size: int | None = None, isolation: str = "bwrap",
-                 progress: Callable[[str], Any] | None = None) -> None:
+                 progress: Callable[[str], Any] | None = None, invocation: str | None = None) -> None:
         from dbench.submissions.queries import protocol_queries
 
         check_isolation(isolation)
@@ -113,6 +123,7 @@ class Scorer:
         found = [p for p in search_dirs(data_dir) if p.is_dir()]
         self.data_dir = found[0].resolve() if found else (Path(data_dir).resolve() if data_dir is not None else None)
         self.progress = progress
+        self.invocation = invocation
         self.configs = resolve_config(EvaluationOptions(protocol=protocol, batch_size=batch_size))
         self.queries = protocol_queries(protocol, data_dir=self.data_dir)
         self.batch_size = self.configs[0].batch_size
@@ -251,7 +262,7 @@ class Scorer:
         precomputed = {"indices": self.queries[cfg.dataset], **part}
         spec = _spec(manifest)
         result = run_config(_CodesOnly(manifest.meta.name, fingerprint), cfg,
-                            options=EvaluationOptions(data_dir=self.data_dir), encoder_spec=spec["artifact"],
+                            options=EvaluationOptions(data_dir=self.data_dir), encoder_spec=spec,
                             precomputed=precomputed)
         seconds = dict(result.seconds)
         stat = stats.get(cfg.dataset)
@@ -263,6 +274,7 @@ class Scorer:
             "n_encoded": int(stat.n_encoded) if stat is not None else 0,
             "seconds": seconds,
             "environment": {**result.environment, "sandbox": self.sandbox_record},
+            "provenance": self._provenance(manifest),
         })
 
     def _failed(self, cfg: EvaluationConfig, name: str, meta: SubmissionMeta | None, fingerprint: str, reason: str,
@@ -272,9 +284,9 @@ class Scorer:
             representation=cfg.representation,
             seeds=list(cfg.seeds),
             backend="none",
-            protocol=cfg.protocol,
-            encoder={"name": (name or "submission")[:100], "fingerprint": fingerprint or None,
-                     "spec": _spec(manifest) if manifest is not None else None},
+            protocol=ProtocolRecord.model_validate(cfg.protocol),
+            encoder=EncoderRecord(name=(name or "submission")[:100], fingerprint=fingerprint or None,
+                                  spec=_spec(manifest) if manifest is not None else None),
             metric_params=cfg.metrics,
             scores={},
             seconds={},
@@ -283,7 +295,15 @@ class Scorer:
             error=(reason.splitlines() or ["failed"])[0][:500] or "failed",
             submission=SubmissionRecord.model_validate(meta.model_dump()) if meta is not None else None,
             environment={**environment_info(), "sandbox": self.sandbox_record},
+            provenance=self._provenance(manifest),
         )
+
+    def _provenance(self, manifest: Manifest | None) -> Provenance:
+        # Built from the manifest: the scorer never opens the submission's files to hash them.
+        record = provenance_info(invocation=self.invocation, encoder_spec=None)
+        if manifest is not None:
+            record["encoder_file"] = {"path": manifest.artifact, "sha256": manifest.artifact_sha256, "bytes": None}
+        return Provenance.model_validate(record)
 
 
 def _spec(manifest: Manifest) -> dict[str, Any]:

@@ -47,7 +47,8 @@ class Budget:
     def entry(self, source: str, name: str) -> None:
         self.entries += 1
         if self.entries > self.max_entries:
-            raise ConfigError(f"{source}: more than {self.max_entries:,} entries; a submission holds at most that many files and folders")
+            raise ConfigError(f"{source}: more than {self.max_entries:,} entries; "
+                              "a submission holds at most that many files and folders")
 
     def declare(self, source: str, name: str, size: int) -> None:
         if size < 0 or self.written + size > self.max_bytes:
@@ -73,7 +74,8 @@ def archive_suffix(name: str) -> str | None:
     return next((s for s in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True) if lowered.endswith(s)), None)
 
 
-def unpack_submission(source: Path, dest: Path, *, max_entries: int, max_bytes: int, label: str | None = None) -> tuple[Path, dict[str, str]]:
+def unpack_submission(source: Path, dest: Path, *, max_entries: int, max_bytes: int,
+                      label: str | None = None) -> tuple[Path, dict[str, str]]:
     """Copy or unpack ``source`` into the empty folder ``dest``.
 
     Returns the submission's root (an archive of one top-level folder is that folder) and the

@@ -35,7 +35,7 @@ MAX_HEADER_BYTES = 1 << 16
 #: Most latent dimensions a submission may have (documented in docs/submissions.md).
 MAX_LATENTS = 256
 _LENGTH = struct.Struct("<I")
-_DTYPES = {"<i8": np.dtype("<i8"), "<f4": np.dtype("<f4"), "<f8": np.dtype("<f8")}
+_DTYPES: dict[str, np.dtype] = {"<i8": np.dtype("<i8"), "<f4": np.dtype("<f4"), "<f8": np.dtype("<f8")}
 
 Part = Literal["indices", "mean", "logvar"]
 

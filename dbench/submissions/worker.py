@@ -52,7 +52,7 @@ class OnnxEncoder:
 def prepare(args: argparse.Namespace) -> None:
     from dbench._json import canonical_json
     from dbench.errors import ConfigError
-    from dbench.submissions.metadata import ARTIFACTS, METADATA_FILES, MAX_METADATA_BYTES, parse_metadata
+    from dbench.submissions.metadata import ARTIFACTS, MAX_METADATA_BYTES, METADATA_FILES, parse_metadata
     from dbench.submissions.unpack import unpack_submission
     from dbench.submissions.wire import Wire, write_wire
 

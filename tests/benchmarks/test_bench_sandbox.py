@@ -16,10 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from submission_data import make_submission, needs_bwrap, protocol_file  # noqa: E402
+from submission_data import make_submission, needs_bwrap, protocol_file
 
-from dbench.submissions.limits import Limits  # noqa: E402
-from dbench.submissions.sandbox import Sandbox  # noqa: E402
+from dbench.submissions.limits import Limits
+from dbench.submissions.sandbox import Sandbox
 
 pytestmark = needs_bwrap
 
