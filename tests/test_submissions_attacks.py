@@ -281,6 +281,34 @@ def test_no_network_not_even_a_listener_on_localhost(trusted, workdir):
     assert "connected: []" in error, error
 
 
+@pytest.mark.parametrize("forgery, message", [
+    ("stats", "impossible encoding statistics"),
+    ("rows", "rows; the query set has"),
+    ("header", "larger than"),
+])
+def test_a_forged_exchange_file_from_the_encode_step_is_refused(trusted, workdir, forgery, message):
+    """The encode step runs the submission's code, so its output file is the attacker's: checked, never trusted."""
+    probe = _probe(f"""
+        import numpy as np
+        from dbench.submissions import wire as w
+        out = sys.argv[sys.argv.index("--out") + 1]
+        queries = w.read_wire(sys.argv[sys.argv.index("--queries") + 1], w.Expect(rows=None, parts=("indices",)),
+                             source="q")
+        (dataset, _), indices = next(iter(queries.arrays.items()))
+        n = indices.size + (7 if {forgery!r} == "rows" else 0)
+        forged = w.Wire(arrays={{(dataset, "mean"): np.zeros((n, 3), np.float32)}},
+                        stats={{dataset: w.DatasetStats(n_encoded=10**12, seconds=1.0)}})
+        w.write_wire(out, forged)
+        if {forgery!r} == "header":  # a header length field claiming 4 GB
+            with open(out, "r+b") as handle:
+                handle.seek(16)
+                handle.write(bytes([255] * 4))
+        os._exit(0)
+    """)
+    error = _error(trusted, make_submission(workdir, f"forge-{forgery}", {"encoder.py": probe}))
+    assert message in error, error
+
+
 # -- parsing bombs and garbage -----------------------------------------------------------------------
 
 
@@ -345,6 +373,11 @@ def test_garbage_inputs_fail_one_by_one_and_the_good_submission_still_scores(cod
         make_submission(tmp_path, "deep", {"codes.npz": codes_file.read_bytes()}, meta=b"name: " + b"[" * 20000 + b"\n"),
         make_submission(tmp_path, "good", {"codes.npz": codes_file.read_bytes()}),
         make_submission(tmp_path, "empty", {"codes.npz": b""}),
+        # A folder name that is not UTF-8 and holds a terminal escape: scored, and printed harmlessly.
+        make_submission(tmp_path, os.fsdecode(b"odd-\xff\x1b[31m"), {"codes.npz": codes_file.read_bytes()},
+                        meta=b"name: odd\nteam: t\n"),
+        tmp_path / os.fsdecode(b"missing-\xfe"),
+        make_submission(tmp_path, "--dash", {"codes.npz": codes_file.read_bytes()}, meta=b"name: dash\nteam: t\n"),
     ]
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "dbench", "score", *map(str, submissions), "--protocol", str(protocol),
@@ -354,14 +387,17 @@ def test_garbage_inputs_fail_one_by_one_and_the_good_submission_still_scores(cod
     assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr
     results = {json.loads(p.read_text())["encoder"]["name"]: json.loads(p.read_text()) for p in out.glob("*.json")}
     assert len(results) == len(submissions)
-    assert results["good"]["status"] == "ok"
-    reasons = {name: r["error"] for name, r in results.items() if name != "good"}
+    assert results["good"]["status"] == results["odd"]["status"] == results["dash"]["status"] == "ok"
+    assert "\x1b" not in proc.stdout + proc.stderr and "odd-\\udcff" in proc.stdout
+    reasons = {name: r["error"] for name, r in results.items() if name not in ("good", "odd", "dash")}
+    assert "no such submission" in reasons["missing-\\udcfe"]
     assert "pickles are not allowed" in reasons["pickled"]
     assert "not a readable .npz" in reasons["truncated"]
     assert "not UTF-8 text" in reasons["latin1"]
     assert "deep" in reasons["deep"] or "YAML" in reasons["deep"]
     assert "not a readable .npz" in reasons["empty"]
-    assert all(r["status"] == "failed" and "\n" not in r["error"] for name, r in results.items() if name != "good")
+    assert all(r["status"] == "failed" and "\n" not in r["error"] for name, r in results.items()
+               if name not in ("good", "odd", "dash"))
 
 
 def test_zip_and_tar_bombs_stop_at_the_limit_and_fill_no_disk(protocol, codes_file, workdir, tmp_path):

@@ -228,6 +228,9 @@ def test_text_is_cleaned_capped_and_escaped():
     assert clean("a\nb\tc\u202ed\x00e  f") == "a b cd e f"  # bidi override dropped, controls made spaces
     assert clean("x" * 200, 10) == "x" * 9 + "…"
     assert markdown("<b>|[x](y)_*`") == "&lt;b&gt;\\|\\[x\\]\\(y\\)\\_\\*\\`"
+    # No autolink can form on GitHub either (www. and scheme: text, e-mail addresses).
+    assert markdown("WWW.evil.example a@b.example https://x v1.2") == (
+        "WWW\\.evil.example a\\@b.example https\\://x v1.2")
     assert safe_url("javascript:alert(1)") == "" and safe_url("https://") == "" and safe_url("ftp://x") == ""
     assert safe_url("https://x/)<img>|\"'") == "https://x/%29%3Cimg%3E%7C%22%27"
     assert safe_url("https://github.com/a/b?x=1#y") == "https://github.com/a/b?x=1#y"
@@ -316,6 +319,17 @@ def test_progress_lines_in_a_log_and_junk_ignored():
     assert lines[-1].startswith("sub: encoding tiny in the sandbox: 495/495 images (100%)") and len(lines) == 2
 
 
+def test_made_up_progress_lines_never_reach_the_terminal():
+    from dbench.submissions.progress import only_expected
+
+    seen: list[str] = []
+    forward = only_expected(seen.append, {"tiny": 495})
+    for line in ("tiny 100 495", "\x1b]52;c;cHduZWQ=\x07 1 495", "other 1 495", "tiny 1 494", "tiny \u0661 495",
+                 "tiny  1 495", "tiny 495 495"):
+        forward(line)
+    assert seen == ["tiny 100 495", "tiny 495 495"]
+
+
 def test_cgroup_limits_a_process_tree_where_one_can_be_made():
     import subprocess
 
@@ -331,3 +345,24 @@ def test_cgroup_limits_a_process_tree_where_one_can_be_made():
     finally:
         group.remove()
     assert not any(folder.exists() for folder in group.created)
+
+
+def test_a_sandbox_that_would_see_the_signing_key_never_starts(tmp_path, monkeypatch):
+    from dbench.submissions.limits import Limits
+    from dbench.submissions.sandbox import Sandbox
+
+    monkeypatch.setenv("DBENCH_CONFIG_DIR", str(tmp_path / "home" / ".config" / "dbench"))
+    sandbox = Sandbox("bwrap", Limits(), scratch=tmp_path)
+    sandbox.data_dir(tmp_path / "elsewhere")
+    assert sandbox.exposed_secret() is None
+    # `--data-dir ~` (or a submission folder, resolved through a link) holding the key's folder:
+    sandbox.data_dir(tmp_path / "home")
+    outcome = sandbox.run(["prepare"], deadline=float("inf"), file_size=1 << 20)
+    assert not outcome.ok and "holds the scorer's key folder" in outcome.reason and "DBENCH_CONFIG_DIR" in outcome.reason
+    linked = tmp_path / "upload"
+    linked.symlink_to(tmp_path / "home" / ".config")
+    other = Sandbox("bwrap", Limits(), scratch=tmp_path)
+    other.path(linked, "/in/submission")
+    assert "holds the scorer's key folder" in (other.exposed_secret() or "")
+    # Without a sandbox nothing is hidden anyway (docs/security.md says so): no refusal there.
+    assert Sandbox("none", Limits(), scratch=tmp_path).exposed_secret() is None

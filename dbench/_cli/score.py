@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from dbench.submissions.progress import EncodeProgress
     from dbench.submissions.records import result_filename, scoring_stamp, write_new_result
     from dbench.submissions.sandbox import NONE_WARNING
-    from dbench.submissions.scoring import Scorer
+    from dbench.submissions.scoring import Scorer, printable
     from dbench.submissions.signing import load_key
 
     limits = Limits(wall_seconds=args.timeout, memory_bytes=int(args.memory_gb * (1 << 30)),
@@ -73,16 +73,18 @@ def run(args: argparse.Namespace) -> int:
     for path in args.submissions:
         scored = scorer.score(path)
         stamp = scoring_stamp()
+        shown = printable(path, 300)
         for result in scored.results:
             try:
-                target = str(write_new_result(result, out, result_filename(result, stamp=stamp, content_hash=scored.content_hash),
-                                              key=key))
-            except OSError as exc:
-                target = f"NOT WRITTEN ({exc.strerror or exc})"
-                result = result.model_copy(update={"status": "failed", "error": result.error or f"result not written: {exc}"})
-            label = f"{path} [{result.dataset}, {result.representation}]"
+                name = result_filename(result, stamp=stamp, content_hash=scored.content_hash)
+                target = str(write_new_result(result, out, name, key=key))
+            except Exception as exc:  # noqa: BLE001 - a full disk or a scorer bug: this result, not the batch
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{exc.__class__.__name__}: {exc}"
+                target = f"NOT WRITTEN ({printable(why, 200)})"
+                result = result.model_copy(update={"status": "failed", "error": result.error or f"result not written: {why}"})
+            label = f"{shown} [{result.dataset}, {result.representation}]"
             if result.status == "failed":
-                print(f"{path}: FAILED: {result.error} (recorded in {target})", file=sys.stderr)
+                print(f"{shown}: FAILED: {result.error} (recorded in {target})", file=sys.stderr)
                 summary.append((label, "FAILED", f"{result.error} -> {target}"))
             else:
                 print(format_scores(result))

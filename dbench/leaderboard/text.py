@@ -21,6 +21,7 @@ MAX_URL = 500
 
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
+# ":" and "@" too, and the dot of "www.": GitHub turns scheme://, user@host and www.x.y text into links.
 _MARKDOWN = set("\\`*_{}[]()#+!|~:@$^=")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
 # Characters kept as they are in a link; everything else is percent-encoded (no ( ) < > " ' space | \ ` [ ]).
@@ -39,10 +40,11 @@ def clean(text: object, limit: int = MAX_NAME) -> str:
 def markdown(text: object, limit: int = MAX_NAME) -> str:
     """:func:`clean` text escaped for a Markdown table cell or list item."""
     out = []
-    for ch in clean(text, limit):
+    value = clean(text, limit)
+    for i, ch in enumerate(value):
         if ch in _HTML:
             out.append(_HTML[ch])
-        elif ch in _MARKDOWN:
+        elif ch in _MARKDOWN or (ch == "." and value[max(i - 3, 0): i].lower() == "www"):
             out.append("\\" + ch)
         else:
             out.append(ch)

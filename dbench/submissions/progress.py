@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 #: Seconds between progress lines when stderr is not a terminal.
@@ -55,4 +56,20 @@ class EncodeProgress:
         self.bars.clear()
 
 
-__all__ = ["LOG_INTERVAL", "EncodeProgress"]
+def only_expected(report: Callable[[str], Any], totals: Mapping[str, int]) -> Callable[[str], None]:
+    """Pass on only ``DATASET DONE TOTAL`` lines naming a dataset of the query set with its true total.
+
+    The submission's code can write to the progress pipe too: a made-up dataset name (terminal escape
+    sequences included) or count never reaches the organiser's terminal, and no new bar is opened.
+    """
+    wanted = {name: str(int(total)) for name, total in totals.items()}
+
+    def forward(line: str) -> None:
+        parts = line.split(" ")
+        if len(parts) == 3 and wanted.get(parts[0]) == parts[2] and parts[1].isascii() and parts[1].isdigit():
+            report(line)
+
+    return forward
+
+
+__all__ = ["LOG_INTERVAL", "EncodeProgress", "only_expected"]

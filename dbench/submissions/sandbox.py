@@ -46,6 +46,7 @@ from pathlib import Path
 from dbench.errors import ConfigError
 from dbench.submissions import cgroups
 from dbench.submissions.limits import Limits
+from dbench.submissions.signing import key_file
 from dbench.submissions.worker import PREFIX, PROGRESS_PREFIX
 
 ISOLATIONS = ("bwrap", "none")
@@ -105,6 +106,9 @@ class Sandbox:
             on_progress: Callable[[str], None] | None = None) -> Outcome:
         """Run ``python -m dbench.submissions.worker WORKER_ARGS`` until it exits or ``deadline`` (monotonic)."""
         start = time.monotonic()
+        exposed = self.exposed_secret()
+        if exposed:
+            return Outcome(False, exposed)
         if deadline - start <= 0:
             return Outcome(False, f"exceeded the wall-time limit of {self.limits.wall_seconds:g} s", timed_out=True)
         group = cgroups.create(memory_bytes=self.limits.memory_bytes, max_processes=self.limits.max_processes)
@@ -141,6 +145,18 @@ class Sandbox:
         if group is not None:
             group.remove()
         return _outcome(proc.returncode, stderr, oom=oom, seconds=seconds)
+
+    def exposed_secret(self) -> str | None:
+        """Why this sandbox would see the scorer's signing key (one line), or None.
+
+        Everything bound in (the Python folders, dbench, the dataset folders, the step's files) is
+        checked, resolved, against the key's folder: ``--data-dir ~`` would otherwise hand the key to
+        every submission.
+        """
+        if self.isolation != "bwrap":
+            return None
+        hosts = [*_python_folders(), _DBENCH_PACKAGE, *self.data_dirs, *(b.host for b in self.binds)]
+        return exposed_secret(hosts)
 
     # -- the command -------------------------------------------------------------------------------
 
@@ -201,6 +217,21 @@ ROOT_WITHOUT_CGROUP = (
     "to root, so a fork bomb could not be contained; run dbench score as a normal user, or give it a "
     "writable cgroup (v1 pids, or a delegated v2 with memory and pids)"
 )
+
+
+def secret_folders() -> list[Path]:
+    """Host folders no sandbox may see: the one holding the signing key file."""
+    return [key_file().parent.resolve()]
+
+
+def exposed_secret(hosts: Sequence[Path]) -> str | None:
+    """Why binding ``hosts`` into a sandbox would show it the scorer's key folder, or None."""
+    for secret in secret_folders():
+        for host in hosts:
+            if _under(secret, Path(host).resolve()):
+                return (f"{host} holds the scorer's key folder {secret} and would be visible inside the sandbox; "
+                        f"keep the key elsewhere (set DBENCH_CONFIG_DIR) or use a data folder that does not contain it")
+    return None
 
 
 def _limit_child(limits: Limits, file_size: int, group: cgroups.Cgroup | None) -> Callable[[], None]:
@@ -405,5 +436,18 @@ def process_limit_mechanism(isolation: str) -> str:
     return "RLIMIT_NPROC in the sandbox's user namespace" if isolation == "bwrap" else "none"
 
 
-__all__ = ["DBENCH_INSIDE", "ISOLATIONS", "NONE_WARNING", "Bind", "Limits", "Outcome", "Sandbox",
-           "bwrap_problem", "check_isolation", "isolation_problem", "process_limit_mechanism"]
+__all__ = [
+    "DBENCH_INSIDE",
+    "ISOLATIONS",
+    "NONE_WARNING",
+    "Bind",
+    "Limits",
+    "Outcome",
+    "Sandbox",
+    "bwrap_problem",
+    "check_isolation",
+    "exposed_secret",
+    "isolation_problem",
+    "process_limit_mechanism",
+    "secret_folders",
+]

@@ -41,7 +41,13 @@ from dbench.evaluation.result import (
 )
 from dbench.submissions.limits import Limits
 from dbench.submissions.metadata import ARTIFACTS, SubmissionMeta
-from dbench.submissions.sandbox import NONE_WARNING, Sandbox, check_isolation, process_limit_mechanism
+from dbench.submissions.progress import only_expected
+from dbench.submissions.sandbox import (
+    NONE_WARNING,
+    Sandbox,
+    check_isolation,
+    process_limit_mechanism,
+)
 from dbench.submissions.unpack import archive_suffix
 from dbench.submissions.wire import MAX_LATENTS, Expect, Wire, read_wire, write_wire
 
@@ -124,6 +130,14 @@ class Scorer:
         self.data_dir = found[0].resolve() if found else (Path(data_dir).resolve() if data_dir is not None else None)
         self.progress = progress
         self.invocation = invocation
+        if isolation == "bwrap":
+            # What every sandbox sees must not hold the signing key: stop before the batch starts.
+            probe = Sandbox(isolation, self.limits, scratch=Path("."))
+            if self.data_dir is not None:
+                probe.data_dir(self.data_dir)
+            exposed = probe.exposed_secret()
+            if exposed:
+                raise ConfigError(exposed)
         self.configs = resolve_config(EvaluationOptions(protocol=protocol, batch_size=batch_size))
         self.queries = protocol_queries(protocol, data_dir=self.data_dir)
         self.batch_size = self.configs[0].batch_size
@@ -140,7 +154,7 @@ class Scorer:
 
     def score(self, path: str | os.PathLike) -> Scored:
         """Score one submission; never raises for anything the submission does."""
-        label = Path(path).name or str(path)
+        label = printable(Path(path).name or str(path), 200)
         try:
             return self._score(Path(path), label)
         except Exception as exc:  # noqa: BLE001 - a scorer bug on one submission must not stop the batch
@@ -180,6 +194,12 @@ class Scorer:
             checked = _check_codes(codes, self.queries)
             if isinstance(checked, str):
                 return fail(checked)
+            # The statistics come from the process that ran the submission: believable ones only.
+            for dataset, stat in codes.stats.items():
+                if dataset not in self.queries or stat.n_encoded > self.queries[dataset].size \
+                        or stat.seconds > self.limits.wall_seconds:
+                    return fail(f"the sandbox reported impossible encoding statistics for {dataset[:100]!r} "
+                                f"({stat.n_encoded:,} images in {stat.seconds:g} s)")
             results = [self._result(cfg, checked, manifest, codes.stats) for cfg in self.configs]
             return Scored(str(path), results, manifest.submission_sha256, seconds)
 
@@ -198,7 +218,7 @@ class Scorer:
         out = _output_file(work / "prepare.out")
         sandbox = self._sandbox(work, "prepare")
         inside_source = "/in/" + ("submission" if path.is_dir() else f"submission{archive_suffix(path.name)}")
-        args = ["prepare", "--source", sandbox.path(path, inside_source), "--label", label[:100],
+        args = ["prepare", "--source", sandbox.path(path, inside_source), f"--label={label[:100]}",
                 "--dest", sandbox.path(dest, "/prepared", writable=True),
                 "--queries", sandbox.path(queries, "/in/queries.bin"),
                 "--out", sandbox.path(out, "/out/result.bin", writable=True),
@@ -235,7 +255,8 @@ class Scorer:
         try:
             # Files may be as large as the scratch tmpfs (which fills first) or the codes output.
             file_size = max(self._codes_bytes(), self.limits.scratch_bytes + (1 << 20))
-            outcome = sandbox.run(args, deadline=deadline, file_size=file_size, on_progress=reporter)
+            on_progress = only_expected(reporter, self._rows()) if reporter is not None else None
+            outcome = sandbox.run(args, deadline=deadline, file_size=file_size, on_progress=on_progress)
         finally:
             if reporter is not None and hasattr(reporter, "close"):
                 reporter.close()
@@ -285,14 +306,14 @@ class Scorer:
             seeds=list(cfg.seeds),
             backend="none",
             protocol=ProtocolRecord.model_validate(cfg.protocol),
-            encoder=EncoderRecord(name=(name or "submission")[:100], fingerprint=fingerprint or None,
+            encoder=EncoderRecord(name=printable(name or "submission", 100) or "submission", fingerprint=fingerprint or None,
                                   spec=_spec(manifest) if manifest is not None else None),
             metric_params=cfg.metrics,
             scores={},
             seconds={},
             n_encoded=0,
             status="failed",
-            error=(reason.splitlines() or ["failed"])[0][:500] or "failed",
+            error=printable((reason.splitlines() or ["failed"])[0], 500) or "failed",
             submission=SubmissionRecord.model_validate(meta.model_dump()) if meta is not None else None,
             environment={**environment_info(), "sandbox": self.sandbox_record},
             provenance=self._provenance(manifest),
@@ -304,6 +325,12 @@ class Scorer:
         if manifest is not None:
             record["encoder_file"] = {"path": manifest.artifact, "sha256": manifest.artifact_sha256, "bytes": None}
         return Provenance.model_validate(record)
+
+
+def printable(text: str, limit: int) -> str:
+    """One line of valid, printable UTF-8 text: a file name's undecodable bytes become ``\\udcXX``."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
 
 
 def _spec(manifest: Manifest) -> dict[str, Any]:
@@ -366,4 +393,4 @@ def score_submission(path: str | os.PathLike, *, protocol: Any = "challenge", tr
     return scorer.score(path).results
 
 
-__all__ = ["Manifest", "Scored", "Scorer", "score_submission"]
+__all__ = ["Manifest", "Scored", "Scorer", "printable", "score_submission"]

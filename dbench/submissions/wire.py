@@ -53,7 +53,7 @@ class ArrayEntry(_Strict):
 
 class DatasetStats(_Strict):
     n_encoded: StrictInt = Field(ge=0)
-    seconds: float = Field(ge=0)
+    seconds: float = Field(ge=0, allow_inf_nan=False)
 
 
 class Header(_Strict):
