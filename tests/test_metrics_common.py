@@ -315,4 +315,4 @@ def test_every_registered_metric_returns_declared_keys_within_bounds(name):
         scored = spec.score(plan, plan_codes_from_table(plan, table), params)
     assert scored.scores
     spec.check_scores(scored.scores)
-    assert (spec.plot is not None) == (name in ("dci", "downstream_task"))
+    assert (spec.plot is not None) == (name in ("dci", "downstream_task", "few_shot"))
