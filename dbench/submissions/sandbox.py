@@ -15,7 +15,8 @@ cgroup namespaces, with no network at all and a filesystem made only of:
 The environment is cleared, bubblewrap itself starts with the same clean environment (so not even
 its own ``/proc/<pid>/environ`` holds a scorer secret), the sandbox dies with the scorer
 (``--die-with-parent``), has no terminal (``--new-session``) and may not create further user
-namespaces (``--disable-userns``). Limits: ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and no
+namespaces (``--disable-userns``); a seccomp filter refuses the kernel interfaces no encoder needs
+(:mod:`dbench.submissions.seccomp`). Limits: ``RLIMIT_AS``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and no
 core files for every process; a cgroup with ``pids.max`` and a memory limit where one can be created
 (:mod:`dbench.submissions.cgroups`), else ``RLIMIT_NPROC`` set inside the sandbox's user namespace
 (counted per sandbox). A root scorer needs the cgroup: the kernel does not apply ``RLIMIT_NPROC`` to
@@ -44,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dbench.errors import ConfigError
-from dbench.submissions import cgroups
+from dbench.submissions import cgroups, seccomp
 from dbench.submissions.limits import Limits
 from dbench.submissions.signing import key_file
 from dbench.submissions.worker import PREFIX, PROGRESS_PREFIX
@@ -118,13 +119,14 @@ class Sandbox:
         args = list(worker_args) + ["--progress-fd", str(write_fd)]
         if group is None and self.isolation == "bwrap":
             args += ["--max-processes", str(self.limits.max_processes)]  # counted per user namespace
-        command = self._command(args)
+        filter_fd = seccomp.program_fd() if self.isolation == "bwrap" else None
+        command = self._command(args, seccomp_fd=filter_fd)
         env = self._outer_env()
         try:
             proc = subprocess.Popen(
                 command, env=env, cwd=self.scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True,
-                preexec_fn=_limit_child(self.limits, file_size, group),
+                stderr=subprocess.PIPE, pass_fds=(write_fd,) if filter_fd is None else (write_fd, filter_fd),
+                start_new_session=True, preexec_fn=_limit_child(self.limits, file_size, group),
             )
         except OSError as exc:
             os.close(read_fd)
@@ -132,6 +134,9 @@ class Sandbox:
             if group is not None:
                 group.remove()
             return Outcome(False, f"could not start the sandbox ({exc.strerror}); {INSTALL_HINT}")
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
         os.close(write_fd)
         try:
             timed_out, stderr = _collect(proc, read_fd, deadline, on_progress)
@@ -186,7 +191,7 @@ class Sandbox:
             return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         return self._inner_env(str(self.scratch))
 
-    def _command(self, args: list[str]) -> list[str]:
+    def _command(self, args: list[str], *, seccomp_fd: int | None = None) -> list[str]:
         python = [sys.executable, "-m", "dbench.submissions.worker", *args]
         if self.isolation == "none":
             return python
@@ -208,7 +213,10 @@ class Sandbox:
             cmd += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
         # The root bubblewrap builds (a tmpfs holding the mount points) becomes read-only: nothing
         # can be written outside /tmp, /dev/shm and the step's output.
-        cmd += ["--remount-ro", "/", "--chdir", "/tmp", "--", *python]
+        cmd += ["--remount-ro", "/", "--chdir", "/tmp"]
+        if seccomp_fd is not None:
+            cmd += ["--seccomp", str(seccomp_fd)]  # seccomp.py: kernel interfaces no encoder needs
+        cmd += ["--", *python]
         return cmd
 
 

@@ -39,6 +39,7 @@ from dbench.evaluation.result import (
     SubmissionRecord,
     environment_info,
 )
+from dbench.submissions import seccomp
 from dbench.submissions.limits import Limits
 from dbench.submissions.metadata import ARTIFACTS, SubmissionMeta
 from dbench.submissions.progress import only_expected
@@ -144,6 +145,7 @@ class Scorer:
         self.sandbox_record = {
             "isolation": isolation,
             "process_limit": process_limit_mechanism(isolation),
+            "seccomp": seccomp.status() if isolation == "bwrap" else "none",
             "limits": {k: getattr(self.limits, k) for k in ("wall_seconds", "memory_bytes", "max_processes",
                                                            "max_unpacked_bytes", "scratch_bytes")},
         }
