@@ -366,3 +366,19 @@ def test_a_sandbox_that_would_see_the_signing_key_never_starts(tmp_path, monkeyp
     assert "holds the scorer's key folder" in (other.exposed_secret() or "")
     # Without a sandbox nothing is hidden anyway (docs/security.md says so): no refusal there.
     assert Sandbox("none", Limits(), scratch=tmp_path).exposed_secret() is None
+
+
+def test_a_seccomp_filter_bubblewrap_cannot_load_is_reported_not_fatal(monkeypatch):
+    from dbench.submissions import sandbox, seccomp
+
+    if sandbox.bwrap_problem() is not None:
+        pytest.skip(f"bubblewrap cannot run here: {sandbox.bwrap_problem()}")
+    monkeypatch.setattr(seccomp, "program", lambda: b"\0" * 8)  # one instruction, no return: invalid BPF
+    sandbox.seccomp_problem.cache_clear()
+    try:
+        assert "bubblewrap could not load it" in (sandbox.seccomp_problem() or "")
+        assert sandbox.seccomp_status().startswith("unavailable (bubblewrap could not load it")
+    finally:
+        sandbox.seccomp_problem.cache_clear()
+    monkeypatch.undo()
+    assert sandbox.seccomp_status().startswith("EPERM for ") or seccomp.program() is None

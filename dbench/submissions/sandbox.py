@@ -119,7 +119,7 @@ class Sandbox:
         args = list(worker_args) + ["--progress-fd", str(write_fd)]
         if group is None and self.isolation == "bwrap":
             args += ["--max-processes", str(self.limits.max_processes)]  # counted per user namespace
-        filter_fd = seccomp.program_fd() if self.isolation == "bwrap" else None
+        filter_fd = seccomp.program_fd() if self.isolation == "bwrap" and seccomp_problem() is None else None
         command = self._command(args, seccomp_fd=filter_fd)
         env = self._outer_env()
         try:
@@ -397,10 +397,7 @@ def bwrap_problem() -> str | None:
     missing = [flag for flag in ("--disable-userns", "--size", "--die-with-parent") if flag not in help_text]
     if missing:
         return f"bubblewrap at {path} is too old (no {missing[0]}; version 0.8 or later is needed); upgrade it"
-    probe = [path, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
-    for source, target, kind in _system_mounts():
-        probe += [kind, source, target]
-    probe += ["--proc", "/proc", "--dev", "/dev", "--size", "1048576", "--tmpfs", "/tmp", "--", "/bin/sh", "-c", "exit 0"]
+    probe = [*_probe_command(path), "--", "/bin/sh", "-c", "exit 0"]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.SubprocessError) as exc:
@@ -410,6 +407,39 @@ def bwrap_problem() -> str | None:
         return (f"bubblewrap cannot create a sandbox here ({line}); allow unprivileged user namespaces "
                 "(sysctl kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap), or pass --isolation none")
     return None
+
+
+def _probe_command(path: str) -> list[str]:
+    """A minimal sandbox like the real one (namespaces, system folders, /proc, /dev, a small /tmp)."""
+    probe = [path, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+    for source, target, kind in _system_mounts():
+        probe += [kind, source, target]
+    return [*probe, "--proc", "/proc", "--dev", "/dev", "--size", "1048576", "--tmpfs", "/tmp"]
+
+
+@lru_cache(maxsize=1)
+def seccomp_problem() -> str | None:
+    """Why the seccomp filter cannot be applied here (the sandbox then runs without it), or None."""
+    if seccomp.program() is None:
+        return "no libseccomp"
+    if bwrap_problem() is not None:
+        return "no bubblewrap"
+    fd = seccomp.program_fd()
+    assert fd is not None
+    try:
+        done = subprocess.run([*_probe_command(bwrap_path()), "--seccomp", str(fd), "--", "/bin/sh", "-c", "exit 0"],
+                              capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, pass_fds=(fd,))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bubblewrap could not load it ({exc})"
+    finally:
+        os.close(fd)
+    return None if done.returncode == 0 else f"bubblewrap could not load it ({_one_line(done.stderr) or done.returncode})"
+
+
+def seccomp_status() -> str:
+    """For the result record: whether the sandbox's seccomp filter is applied, and if not why."""
+    problem = seccomp_problem()
+    return f"unavailable ({problem})" if problem else f"EPERM for {len(seccomp.DENIED)} system calls (libseccomp)"
 
 
 def isolation_problem(isolation: str) -> str | None:

@@ -39,7 +39,6 @@ from dbench.evaluation.result import (
     SubmissionRecord,
     environment_info,
 )
-from dbench.submissions import seccomp
 from dbench.submissions.limits import Limits
 from dbench.submissions.metadata import ARTIFACTS, SubmissionMeta
 from dbench.submissions.progress import only_expected
@@ -48,6 +47,7 @@ from dbench.submissions.sandbox import (
     Sandbox,
     check_isolation,
     process_limit_mechanism,
+    seccomp_status,
 )
 from dbench.submissions.unpack import archive_suffix
 from dbench.submissions.wire import MAX_LATENTS, Expect, Wire, read_wire, write_wire
@@ -145,7 +145,7 @@ class Scorer:
         self.sandbox_record = {
             "isolation": isolation,
             "process_limit": process_limit_mechanism(isolation),
-            "seccomp": seccomp.status() if isolation == "bwrap" else "none",
+            "seccomp": seccomp_status() if isolation == "bwrap" else "none",
             "limits": {k: getattr(self.limits, k) for k in ("wall_seconds", "memory_bytes", "max_processes",
                                                            "max_unpacked_bytes", "scratch_bytes")},
         }

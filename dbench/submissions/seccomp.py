@@ -12,8 +12,9 @@ on x86_64) kills the process (libseccomp's default for a foreign architecture).
 
 The BPF program is built with libseccomp (``libseccomp.so.2``, present wherever systemd or bubblewrap's
 own dependencies are) through :mod:`ctypes`, once per scorer, and handed to ``bwrap --seccomp FD``.
-Where libseccomp is missing the sandbox runs without it, and the result record says so
-(``environment.sandbox.seccomp``).
+Where libseccomp is missing, or bubblewrap cannot load the filter (checked once,
+:func:`dbench.submissions.sandbox.seccomp_problem`), the sandbox runs without it, and the result
+record says so (``environment.sandbox.seccomp``).
 """
 
 from __future__ import annotations
@@ -97,9 +98,4 @@ def program_fd() -> int | None:
     return fd
 
 
-def status() -> str:
-    """For the result record: whether the filter is applied."""
-    return f"EPERM for {len(DENIED)} system calls (libseccomp)" if program() is not None else "unavailable (no libseccomp)"
-
-
-__all__ = ["DENIED", "program", "program_fd", "status"]
+__all__ = ["DENIED", "program", "program_fd"]
