@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from submission_data import GOOD_ENCODER, ISOLATION, make_submission, protocol_file
+from submission_data import GOOD_ENCODER, ISOLATION, make_submission, needs_bwrap, protocol_file
 
 from dbench.submissions.limits import Limits
 from dbench.submissions.queries import export_queries, load_query_images, protocol_queries
@@ -296,3 +296,16 @@ def test_without_bubblewrap_scoring_stops_in_one_line_unless_isolation_none(prot
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
     assert record["environment"]["sandbox"]["isolation"] == "none"
     assert record["environment"]["sandbox"]["warning"].startswith("isolation none:")
+
+
+@needs_bwrap
+def test_a_data_folder_holding_the_signing_key_stops_scoring_before_any_sandbox(protocol, tmp_path):
+    home = tmp_path / "home"
+    (home / ".config" / "dbench").mkdir(parents=True)
+    env = {**__import__("os").environ, "DBENCH_CONFIG_DIR": str(home / ".config" / "dbench")}
+    proc = subprocess.run([sys.executable, "-m", "dbench", "score", str(tmp_path / "any"), "--protocol", str(protocol),
+                           "--data-dir", str(home), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert "holds the scorer's key folder" in proc.stderr and "DBENCH_CONFIG_DIR" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
