@@ -89,7 +89,12 @@ def fit_boosted_trees(
     # indices are mapped back after: every sum and tie then follows the data, not the column order.
     data = sorted_features(x32)
     canon = canonical_order(data.ranks)
-    data = SortedFeatures(*(np.ascontiguousarray(rows[canon]) for rows in data[:3]), data.inverse)
+    data = SortedFeatures(
+        np.ascontiguousarray(data.order[canon]),
+        np.ascontiguousarray(data.x[canon]),
+        np.ascontiguousarray(data.ranks[canon]),
+        data.inverse,
+    )
     boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers)
     importance_sum = np.zeros(n_features, dtype=np.float64)
     for k in range(n_columns):  # columns in order, as one running sum
