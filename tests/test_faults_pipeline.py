@@ -340,8 +340,9 @@ def test_a_hostile_result_file_is_one_line(tmp_path, text, fragment):
     (lambda d: d["scores"]["mig"].update(mig=1e300), "score 'mig' = 1e+300 is outside its declared range [0.0, 1.0]"),
     (lambda d: d["scores"]["mig"].update(mig=float("nan")), "score 'mig' = nan is not finite"),
     (lambda d: d["scores"]["sap"].update(sap=-0.5), "score 'sap' = -0.5 is outside its declared range"),
-    (lambda d: d["scores"].update(plugin_metric={"x": float("inf")}), "plugin_metric: score 'x' = inf is not finite"),
-], ids=["1e300", "NaN", "below its range", "unknown metric, inf"])
+    (lambda d: d["scores"].update(made_up={"x": 0.5}), "scores: unknown metric 'made_up'"),
+    (lambda d: d.update(scores_std={"mig": {"mig": -0.1}}, seeds=[0]), "scores_std.mig.mig = -0.1 is not a finite"),
+], ids=["1e300", "NaN", "below its range", "unknown metric", "negative spread"])
 def test_a_result_file_with_impossible_scores_is_refused_in_one_line(tmp_path, good_result, edit, fragment):
     data = json.loads(good_result.read_text())
     edit(data)

@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from dbench._json import atomic_path
+from dbench._json import atomic_path, read_json_bounded
 from dbench._version import __version__
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.encoders.validation import validate_codes, validate_indices
-from dbench.errors import DbenchError, excerpt
+from dbench.errors import ConfigError, DbenchError, excerpt
 
 MANIFEST = "cache.json"
 QUARANTINE = "quarantine"
@@ -140,12 +140,8 @@ def shard_bytes(indices: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's ``cache.json`` as a mapping, or None when it is missing or not a JSON object."""
     try:
-        with open(folder / MANIFEST, "rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
-        if len(raw) > MAX_MANIFEST_BYTES:  # a manifest is a few hundred bytes: this is not one
-            return None
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = read_json_bounded(folder / MANIFEST, max_bytes=MAX_MANIFEST_BYTES)  # a few hundred bytes when sound
+    except ConfigError:  # missing, unreadable, too big, too deep or not JSON
         return None
     return data if isinstance(data, dict) else None
 

@@ -263,39 +263,32 @@ def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     missing = [key for key in _REQUIRED_IN_FILES if key not in data]  # data is a dict: it validated
     if missing:
         raise ConfigError(f"{source}: {missing[0]}: Field required")
-    problem = _score_problem(result)
+    problem = score_problem(result)
     if problem:
         raise ConfigError(f"{source}: {problem}; a result file holds the scores dbench wrote (re-run the evaluation)")
     return result
 
 
-def _score_problem(result: EvaluationResult) -> str | None:
-    """What is wrong with a result's numbers, or None: every score finite and inside its metric's
-    declared bounds (metrics this dbench knows), every standard deviation finite and non-negative.
+def score_problem(result: EvaluationResult) -> str | None:
+    """Why ``result``'s numbers cannot be trusted (a score not finite, undeclared or out of its metric's
+    declared range; a standard deviation not finite or negative), or None.
 
     JSON allows ``NaN``, ``Infinity`` and ``1e300`` where a file was edited or damaged; a leaderboard or
-    a table built on such a file would rank it silently.
+    a table built on such a file would rank it silently. :func:`validate_result` applies it to every file.
     """
-    from dbench.metrics import METRIC_NAMES, get_metric
+    from dbench.metrics import get_metric
 
-    known = set(METRIC_NAMES)
-    tables = [("scores", result.scores)]
-    tables += [(f"per_seed[{i}].scores", run.scores) for i, run in enumerate(result.per_seed or [])]
-    for where, table in tables:
-        for metric, scores in table.items():
-            if metric in known:
-                try:
-                    get_metric(metric).check_scores(scores)
-                except ValueError as exc:
-                    return f"{where}.{str(exc).removeprefix('metrics.')}"
-                continue
-            for key, value in scores.items():
-                if not math.isfinite(value):
-                    return f"{where}.{metric}: score {excerpt(key)} = {value} is not finite"
-    for metric, stds in (result.scores_std or {}).items():
-        for key, value in stds.items():
+    runs = [("scores", result.scores)] + [(f"per_seed[{i}]", run.scores) for i, run in enumerate(result.per_seed or [])]
+    for where, scores in runs:
+        for metric, values in scores.items():
+            try:
+                get_metric(metric).check_scores(values)
+            except ValueError as exc:
+                return f"{where}: {str(exc).splitlines()[0]}"
+    for metric, values in (result.scores_std or {}).items():
+        for key, value in values.items():
             if not (math.isfinite(value) and value >= 0):
-                return f"scores_std.{metric}: {excerpt(key)} = {value} is not a finite non-negative standard deviation"
+                return f"scores_std.{metric}.{key} = {value!r} is not a finite, non-negative spread"
     return None
 
 
@@ -337,5 +330,6 @@ __all__ = [
     "SubmissionRecord",
     "environment_info",
     "read_result",
+    "score_problem",
     "validate_result",
 ]
