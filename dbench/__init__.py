@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 from dbench._version import __version__
 
 if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
     from dbench.choices import BackendName, Representation
     from dbench.evaluation.options import EvaluationOptions, PathSpec, ProtocolSpec
     from dbench.evaluation.result import EvaluationResult
@@ -112,10 +116,22 @@ def evaluate_all(
     return _evaluate_all(encoder, options)
 
 
+def aggregate(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Every result under ``results_dir`` (a ``dbench sweep`` folder, or any folder of result files) as one
+    tidy pandas DataFrame: a row per encoder x protocol x dataset x representation x metric seed x score,
+    with each encoder's metadata (a run folder's model, hyperparameters, training seed, steps) as columns.
+
+    See :mod:`dbench.studies.aggregate`; ``dbench aggregate DIR`` also writes the summary and the plots.
+    """
+    from dbench.studies.aggregate import aggregate as _aggregate
+
+    return _aggregate(results_dir)
+
+
 def _options(arguments: dict[str, Any]) -> EvaluationOptions:
     from dbench.evaluation.options import EvaluationOptions
 
     return EvaluationOptions(**{k: v for k, v in arguments.items() if k != "encoder"})
 
 
-__all__ = ["__version__", "evaluate", "evaluate_all"]
+__all__ = ["__version__", "aggregate", "evaluate", "evaluate_all"]

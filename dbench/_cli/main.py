@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import check, evaluate, leaderboard, protocols, score
+from dbench._cli import aggregate, check, evaluate, leaderboard, protocols, score, sweep
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
@@ -26,7 +26,7 @@ from dbench._version import __version__
 from dbench.errors import DbenchError, EncoderError
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score)
+COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score, sweep, aggregate)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
