@@ -172,17 +172,21 @@ def plot_score_distributions(frame: pd.DataFrame, out_dir: str | os.PathLike[str
 
 
 def _by_model(plt: Any, np: Any, data: pd.DataFrame, meta_columns: list[str], score: str) -> tuple[Any, str]:
-    models = sorted(data["model"].dropna().unique(), key=str)
-    fig, axes = plt.subplots(1, len(models), figsize=(max(4.5, 2.3 * len(models)), 4.2), sharey=True, squeeze=False)
-    rng = np.random.default_rng(0)  # jitter of the points only
-    for ax, model in zip(axes[0], models, strict=True):
+    panels: list[tuple[Any, str | None, list[tuple[str, Any]]]] = []  # (model, swept hyperparameter, boxes)
+    for model in sorted(data["model"].dropna().unique(), key=str):
         rows = data[data["model"] == model]
         swept = swept_hyperparameters(rows, meta_columns)
         hp = swept[0] if swept else None
         if hp is None:
-            groups = [("defaults", rows)]
+            panels.append((model, hp, [("defaults", rows)]))
         else:
-            groups = [(_value_label(v), rows[rows[hp] == v]) for v in sorted(rows[hp].dropna().unique())]
+            panels.append((model, hp, [(_value_label(v), rows[rows[hp] == v]) for v in sorted(rows[hp].dropna().unique())]))
+    # Each panel as wide as its boxes need, so a model without a swept hyperparameter is one narrow box.
+    ratios = [len(groups) + 0.6 for _, _, groups in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.5, 0.75 * sum(ratios) + 1.3), 4.2), sharey=True,
+                             squeeze=False, gridspec_kw={"width_ratios": ratios})
+    rng = np.random.default_rng(0)  # jitter of the points only
+    for ax, (model, hp, groups) in zip(axes[0], panels, strict=True):
         values = [g["score"].to_numpy() for _, g in groups]
         ax.boxplot(values, widths=0.55, whis=(0, 100), showfliers=False, medianprops={"color": "black"},
                    boxprops={"color": "#4C72B0"}, whiskerprops={"color": "#4C72B0"}, capprops={"color": "#4C72B0"})

@@ -2,7 +2,8 @@
 
 Two levels, by what the seeds are:
 
-* ``"encoder"``: per encoder (and protocol, dataset, representation, score), over its metric seeds.
+* ``"encoder"``: per encoder (and protocol, dataset, representation, score), over its metric seeds; the
+  encoder's metadata label its rows.
 * ``"config"``: per training configuration -- every metadata column except ``train_seed`` and
   ``finished``, e.g. model and hyperparameters -- over its training seeds. Each encoder first counts
   as the mean over its metric seeds, so ``n`` is the number of trained models and the spread is the
@@ -63,8 +64,8 @@ def summarise(frame: pd.DataFrame, *, meta_columns: list[str] | None = None, lev
         data = encoder_means(frame, meta_columns)
         groups = [*config_columns(frame, meta_columns), *SETUP_COLUMNS, "score_name"]
     else:
-        data = frame
-        groups = ["encoder", "fingerprint", *SETUP_COLUMNS, "score_name"]
+        data = frame  # an encoder's metadata are the same in all its rows: they only label the group
+        groups = ["encoder", "fingerprint", *[c for c in meta_columns if c in frame], *SETUP_COLUMNS, "score_name"]
     if data.empty:
         return pd.DataFrame(columns=[*groups, "n", "mean", "std", "ci95_low", "ci95_high"])
     stats = data.groupby(groups, dropna=False, sort=True)["score"].agg(["count", "mean", "std"]).reset_index()
