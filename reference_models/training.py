@@ -208,7 +208,7 @@ def _check_resumable(payload: Mapping[str, Any], config: Mapping[str, Any], path
         if payload["config"].get(key) != config[key]:
             raise ConfigError(
                 f"checkpoint {path} was trained with {key}={payload['config'].get(key)!r}, not {config[key]!r}; "
-                "use another --out directory or pass resume=False to start over"
+                "use another --out folder, or add --restart to start over there (resume=False in Python)"
             )
 
 
@@ -271,7 +271,8 @@ def train(
         trainer.load_state(payload)
         start_step = int(payload["step"])
         if start_step > steps:
-            raise ConfigError(f"checkpoint {checkpoint_path} is at step {start_step}, past steps={steps}")
+            raise ConfigError(f"checkpoint {checkpoint_path} is at step {start_step}, past --steps {steps}; pass --steps "
+                              f"{start_step} or more to continue it, or --restart to train from scratch")
     previous_config = read_config(out) if start_step > 0 and (out / CONFIG_FILE).exists() else {}
     write_config(out, config)
 
