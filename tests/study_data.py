@@ -84,5 +84,8 @@ def sweep_args(*, seeds: tuple[int, ...] = (1, 2), representations: tuple[str, .
 
 
 def comparable(data: dict[str, Any]) -> dict[str, Any]:
-    """A result's JSON without what differs between two runs of the same job (timings, environment)."""
-    return {k: v for k, v in data.items() if k not in ("seconds", "environment")}
+    """A result's JSON without what differs between two runs of the same job (timings, environment, when and by which command)."""
+    out = {k: v for k, v in data.items() if k not in ("seconds", "environment")}
+    if isinstance(out.get("provenance"), dict):
+        out["provenance"] = {k: v for k, v in out["provenance"].items() if k not in ("created_utc", "invocation")}
+    return out

@@ -98,8 +98,11 @@ def test_job_keys_are_deterministic_and_change_with_what_changes_a_number() -> N
     changed = job_configs(_spec().model_copy(update={"set": {**PARAMS, "mig": {"n_train": 301}}}))
     assert {job_key("sha256:a", c) for c in configs}.isdisjoint({job_key("sha256:a", c) for c in changed})
     # Without --seed, one job per (dataset, representation) runs the protocol's own seeds.
-    own = job_configs(SweepSpec(protocols=["quick"], datasets=[DATASET]))
-    assert [(c.seed, c.seeds, c.record["name"]) for c in own] == [(None, (0,), "quick")]
+    # It follows the protocol itself on the protocol's own datasets; another dataset derives a protocol.
+    own = job_configs(SweepSpec(protocols=["quick"]))
+    assert [(c.seed, c.seeds, c.record["name"], c.dataset) for c in own] == [(None, (0,), "quick", "dsprites")]
+    other = job_configs(SweepSpec(protocols=["quick"], datasets=[DATASET]))
+    assert [(c.seed, c.seeds, c.record["name"]) for c in other] == [(None, (0,), "quick+custom")]
 
 
 def test_each_encoder_encodes_its_observations_once_for_all_seeds_and_representations(

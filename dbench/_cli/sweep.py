@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         update["set"] = merged
     spec = spec_from_dict({**base.model_dump(exclude_none=True), **_plain(update)}, "the command line")
     report = run_sweep(spec, args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       retry_failed=args.retry_failed, gpu=args.gpu, progress=not args.no_progress)
+                       retry_failed=args.retry_failed, gpu=args.gpu, progress=not args.no_progress,
+                       invocation=getattr(args, "invocation", None))
     if report.interrupted:
         print(f"dbench: sweep stopped; {report.ok + report.partial + report.failed} jobs finished now are in "
               f"{report.out}; rerun the same command to resume", file=sys.stderr)

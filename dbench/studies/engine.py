@@ -140,8 +140,9 @@ class _Sweep:
     """The state of one running sweep (see the module docstring)."""
 
     def __init__(self, spec: SweepSpec, out: Path, *, retry_failed: bool, gpu: bool, progress: bool,
-                 stream: TextIO) -> None:
+                 stream: TextIO, invocation: str | None = None) -> None:
         self.spec = spec
+        self.invocation = invocation
         self.folder = SweepFolder(out)
         self.retry_failed = retry_failed
         self.gpu = gpu
@@ -242,7 +243,7 @@ class _Sweep:
 
     def record_failure(self, job: Job, reason: str) -> None:
         with self.stop.writing():
-            self.folder.write_result(job, failure_result(job, reason))
+            self.folder.write_result(job, failure_result(job, reason, invocation=self.invocation))
         self.report.failed += 1
         self.warn(f"{job.describe()}: failed: {reason}")
         if self.progress is not None:
@@ -344,7 +345,8 @@ class _Sweep:
             job_codes = codes.codes_for(job.key)
             used = 0 if job_codes is None else int(job_codes["indices"].size)
             request = ScoreRequest(key=job.key, encoder=job.encoder, encoder_name=codes.name, config=job.config,
-                                   codes=job_codes, encode_error=codes.error, data_dir=self.spec.data_dir)
+                                   codes=job_codes, encode_error=codes.error, data_dir=self.spec.data_dir,
+                                   invocation=self.invocation)
             # Scoring first: a finished job is a written file; new groups wait for free slots.
             self.queue.appendleft(_Task("score", score_job, request, (job, codes, used), priority=1))
 
@@ -360,6 +362,7 @@ def run_sweep(
     gpu: bool = False,
     progress: bool = True,
     stream: TextIO | None = None,
+    invocation: str | None = None,
 ) -> SweepReport:
     """Run (or resume) the sweep ``spec`` with its files under ``out``; return what it did.
 
@@ -382,6 +385,9 @@ def run_sweep(
         Encoding and training tasks request the Dask worker resource ``GPU: 1``.
     progress : bool
         Show progress on ``stream`` (default stderr): a bar in a terminal, a line every 30 s otherwise.
+    invocation : str, optional
+        The command line every result records as ``provenance.invocation`` (``dbench sweep`` passes its
+        own; default: a ``dbench.studies.run_sweep(...)`` call naming the folder).
 
     Raises
     ------
@@ -390,7 +396,10 @@ def run_sweep(
     """
     stream = stream or sys.stderr
     spec = spec.relative_to(Path.cwd())
-    sweep = _Sweep(spec, Path(out).resolve(), retry_failed=retry_failed, gpu=gpu, progress=progress, stream=stream)
+    out = Path(out).resolve()
+    invocation = invocation or f"dbench.studies.run_sweep(<SweepSpec>, {str(out)!r}, executor={executor!r})"
+    sweep = _Sweep(spec, out, retry_failed=retry_failed, gpu=gpu, progress=progress, stream=stream,
+                   invocation=invocation)
     with sweep.stop:
         try:
             sweep.plan()

@@ -61,7 +61,8 @@ class JobConfig:
         """The protocol hash the results of this set-up record."""
         return str(self.record["hash"])
 
-    def options(self, *, data_dir: str | None = None, cache_dir: str | None = None) -> EvaluationOptions:
+    def options(self, *, data_dir: str | None = None, cache_dir: str | None = None,
+                invocation: str | None = None) -> EvaluationOptions:
         """The :class:`EvaluationOptions` of ``dbench evaluate`` for this set-up (one dataset and representation)."""
         return EvaluationOptions(
             protocol=self.protocol,
@@ -74,6 +75,7 @@ class JobConfig:
             batch_size=self.batch_size,
             data_dir=data_dir,
             cache_dir=cache_dir,
+            invocation=invocation,
         )
 
     def describe(self) -> str:

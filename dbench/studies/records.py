@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, SeedRun, environment_info
+from dbench.evaluation.provenance import environment_info, provenance_info
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, Provenance, ProtocolRecord, SeedRun
 from dbench.studies.encoders import EncoderSource
 from dbench.studies.jobs import Job
 
 
-def failure_result(job: Job, reason: str) -> EvaluationResult:
-    """The result file of a job that failed before it could be scored."""
+def failure_result(job: Job, reason: str, *, invocation: str | None = None) -> EvaluationResult:
+    """The result file of a job that failed before it could be scored (with its provenance, as any result)."""
     config = job.config
     return EvaluationResult(
         protocol=ProtocolRecord.model_validate(config.record),
@@ -38,6 +39,7 @@ def failure_result(job: Job, reason: str) -> EvaluationResult:
         n_encoded=0,
         status="failed",
         error=reason,
+        provenance=Provenance.model_validate(provenance_info(invocation=invocation, encoder_spec=job.encoder.path)),
     )
 
 

@@ -210,13 +210,14 @@ class ScoreRequest:
     codes: dict[str, Any] | None
     encode_error: str | None = None
     data_dir: str | None = None
+    invocation: str | None = None
 
 
 def score_job(request: ScoreRequest) -> dict[str, Any]:
     """The job's :class:`~dbench.evaluation.result.EvaluationResult` as JSON data."""
     from dbench.evaluation.pipeline import resolve_config, run_config
 
-    options = request.config.options(data_dir=request.data_dir)
+    options = request.config.options(data_dir=request.data_dir, invocation=request.invocation)
     (cfg,) = resolve_config(options)
     check_resolved(cfg, request.config)
     replay = ReplayEncoder(request.encoder_name, request.encoder.fingerprint, request.encode_error)
