@@ -109,6 +109,22 @@ def test_files_that_are_not_results_are_refused_one_line_each_and_the_rest_aggre
     assert main(["aggregate", str(tmp_path / "missing")]) == 2
 
 
+def test_a_results_folder_of_dbench_evaluate_gets_its_metadata_from_the_results_provenance(
+        sweep: Path, tmp_path: Path) -> None:
+    # DIR/<encoder>/<protocol>/<dataset>-<representation>.json, as dbench evaluate --out DIR writes it; the
+    # run folder is gone, but a schema-2 result keeps its training configuration in provenance.training.
+    source = json.loads(next((sweep / "results").rglob("*.json")).read_text())
+    config = {"model": "beta_vae", "seed": 7, "steps": 300, "dataset": "dsprites", "hparams": {"beta": 6.0}}
+    source["provenance"]["training"] = {"config": config, "step": 300}
+    target = tmp_path / "evaluated" / "beta_vae-run" / "quick+custom-0123abcd" / f"{DATASET}-mean.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(source))
+    frame = dbench.aggregate(tmp_path / "evaluated")
+    assert len(frame) == N_KEYS
+    assert list(frame.columns) == [*BASE_COLUMNS, "model", "train_seed", "steps", "train_dataset", "beta"]
+    assert set(frame["model"]) == {"beta_vae"} and set(frame["train_seed"]) == {7} and set(frame["beta"]) == {6.0}
+
+
 # ------------------------------------------------------------------------------------------------
 # Synthetic studies: known answers for the summary and the variance shares
 

@@ -105,6 +105,20 @@ def test_job_keys_are_deterministic_and_change_with_what_changes_a_number() -> N
     assert [(c.seed, c.seeds, c.record["name"]) for c in other] == [(None, (0,), "quick+custom")]
 
 
+def test_limit_scales_every_sample_size_as_dbench_evaluate_does(tmp_path: Path) -> None:
+    from dbench.evaluation.options import EvaluationOptions
+    from dbench.evaluation.pipeline import resolve_config
+
+    (config,) = job_configs(SweepSpec(protocols=["quick"], metrics=["mig"], seeds=[0], limit=0.5))
+    (expected,) = resolve_config(EvaluationOptions(protocol="quick", metrics=["mig"], seed=0, limit=0.5))
+    assert config.record == expected.protocol and config.metric_params == expected.metrics
+    assert config.record["resolved"]["limit"] == 0.5 and config.options().limit == 0.5
+    with pytest.raises(ConfigError, match="limit"):
+        from dbench.studies.spec import spec_from_dict
+
+        spec_from_dict({"limit": 2})
+
+
 def test_each_encoder_encodes_its_observations_once_for_all_seeds_and_representations(
         serial_sweep: Path, encoders: tuple[list[Path], Path]) -> None:
     from dbench.datasets import get_dataset

@@ -50,6 +50,8 @@ def register(subparsers: Any) -> None:
                    help="metric seeds, one job each (default: the protocol's seeds in one job)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="METRIC.PARAM=VALUE",
                    help="override a metric parameter, e.g. --set mig.n_train=5000 (repeatable)")
+    p.add_argument("--limit", type=float, default=None, metavar="F",
+                   help="scale every sample size of the protocols by F in (0, 1], e.g. 0.1 (a derived protocol)")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="encoding batch size")
     p.add_argument("--data-dir", default=None, help="folder with official dataset files (on every worker)")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     update: dict[str, Any] = {"encoders": [*base.entries(), *args.encoders]}
     for field, value in (("protocols", args.protocol), ("datasets", args.dataset),
                          ("representations", args.representation), ("seeds", args.seed), ("metrics", args.metrics),
-                         ("backend", args.backend), ("batch_size", args.batch_size),
+                         ("backend", args.backend), ("batch_size", args.batch_size), ("limit", args.limit),
                          ("data_dir", args.data_dir), ("cache_dir", args.cache_dir)):
         if value is not None:
             update[field] = value

@@ -9,8 +9,10 @@ seeds contributes one row per seed (its ``per_seed`` runs), a single-seed result
 The columns are :data:`BASE_COLUMNS` followed by the metadata (``setup_hash`` identifies the evaluation
 set-up across metric seeds, see :func:`setup_hash`): for a sweep folder, the ``meta`` of each
 encoder's record under ``encoders/`` (its sweep-file metadata and, for a run folder, its
-``config.json``: ``model``, ``train_seed``, ``steps``, the hyperparameters ...); for other folders, the
-``config.json`` of the run folder a result names, when it is still there. A metadata name that equals a
+``config.json``: ``model``, ``train_seed``, ``steps``, the hyperparameters ...); for other folders
+(``dbench evaluate --out DIR``'s ``DIR/<encoder>/<protocol>/...``, a leaderboard's results), the
+training configuration a schema-2 result records in ``provenance.training``, else the ``config.json``
+of the run folder a result names, when it is still there. A metadata name that equals a
 base column is prefixed with ``meta_``.
 """
 
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbench.errors import ConfigError
 from dbench.evaluation.result import EvaluationResult, read_result
-from dbench.studies.encoders import source_metadata
+from dbench.studies.encoders import config_metadata, source_metadata
 from dbench.studies.layout import SweepFolder
 
 if TYPE_CHECKING:
@@ -115,8 +117,11 @@ def aggregate(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _metadata(result: EvaluationResult, records: dict[str, dict[str, Any]], notes: list[str]) -> dict[str, Any]:
     fingerprint = result.encoder.fingerprint
+    training = result.provenance.training if result.provenance is not None else None
     if fingerprint in records:
         meta = dict(records[fingerprint].get("meta") or {})
+    elif isinstance(training, dict) and isinstance(training.get("config"), dict):
+        meta = config_metadata(training["config"])  # schema 2: the run's config travels with the result
     else:
         spec = result.encoder.spec
         meta = source_metadata(spec, notes.append) if isinstance(spec, str) and spec and os.path.isdir(spec) else {}

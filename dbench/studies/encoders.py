@@ -131,6 +131,12 @@ def run_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
                           "fix or remove the file") from None
     if not isinstance(config, dict):
         raise DbenchError(f"{config_path}: not a JSON object; fix or remove the file")
+    return config_metadata(config)
+
+
+def config_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """The study variables of a ``dbench train`` configuration (a run folder's ``config.json``, or the copy
+    a schema-2 result keeps in ``provenance.training.config``)."""
     meta: dict[str, Any] = {column: config[key] for key, column in _CONFIG_COLUMNS.items() if _plain(config.get(key))}
     hparams = config.get("hparams")
     if isinstance(hparams, dict):
@@ -155,6 +161,7 @@ def _plain(value: Any) -> bool:
 __all__ = [
     "RUN_CONFIG_FILE",
     "EncoderSource",
+    "config_metadata",
     "encoder_fingerprint",
     "encoder_name",
     "expand_entries",

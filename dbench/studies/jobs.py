@@ -55,6 +55,7 @@ class JobConfig:
     seeds: tuple[int, ...]
     metric_params: dict[str, dict[str, Any]]
     resolved_backend: str
+    limit: float | None = None
 
     @property
     def record_hash(self) -> str:
@@ -73,6 +74,7 @@ class JobConfig:
             params=self.params,
             backend=self.backend,  # type: ignore[arg-type]
             batch_size=self.batch_size,
+            limit=self.limit,
             data_dir=data_dir,
             cache_dir=cache_dir,
             invocation=invocation,
@@ -144,6 +146,7 @@ def job_configs(spec: SweepSpec) -> list[JobConfig]:
                     options = EvaluationOptions(
                         protocol=base, dataset=dataset, representation=representation, seed=seed,
                         metrics=spec.metrics, params=spec.set, backend=spec.backend, batch_size=spec.batch_size,
+                        limit=spec.limit,
                     )
                     for cfg in resolve_config(options):
                         config = JobConfig(
@@ -159,6 +162,7 @@ def job_configs(spec: SweepSpec) -> list[JobConfig]:
                             seeds=tuple(cfg.seeds),
                             metric_params={k: dict(v) for k, v in cfg.metrics.items()},
                             resolved_backend=str(cfg.backend),
+                            limit=spec.limit,
                         )
                         configs.setdefault((config.record_hash, cfg.dataset, cfg.representation, seed), config)
     return list(configs.values())

@@ -14,6 +14,7 @@ overrides every encoder is evaluated with::
     seeds: [0, 1]                        # metric seeds, one job each (default: the protocol's, one job)
     metrics: [mig, dci]                  # default: each protocol's
     set: {mig: {n_train: 5000}}          # parameter overrides, as --set
+    limit: 0.2                           # every sample size scaled by 0.2, as --limit
 
 The file is data only and is checked before anything runs: at most :data:`MAX_FILE_BYTES` bytes, no
 YAML tags, anchors or aliases, no duplicate keys, nesting at most :data:`MAX_DEPTH` deep, only the keys
@@ -90,6 +91,8 @@ class SweepSpec(_Strict):
     seeds: list[Seed] | None = Field(default=None, min_length=1, max_length=10_000)
     metrics: list[Name] | None = Field(default=None, min_length=1, max_length=100)
     set: dict[Name, dict[Name, Any]] = Field(default_factory=dict, max_length=100)
+    #: every sample size of the protocols scaled by this fraction, as ``dbench evaluate --limit``
+    limit: float | None = Field(default=None, gt=0, le=1)
     backend: BackendName | None = None
     batch_size: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     data_dir: Name | None = None
