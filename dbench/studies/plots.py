@@ -34,6 +34,7 @@ VARIANCE_SOURCES = (
     ("metric_seed", "metric seed"),
 )
 _COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52")
+_SHORT = ("variant", "hyperparameters", "training seed", "metric seed")
 
 
 def _pyplot() -> Any:
@@ -262,7 +263,11 @@ def plot_variance_shares(frame: pd.DataFrame, out_dir: str | os.PathLike[str], *
         if not table:
             continue
         names = list(table)
-        fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 2.0))
+        # Shares too narrow to label inside their segment are written out right of the bar.
+        small = {s: ", ".join(f"{short} {table[s][source]:.1%}" for (source, _), short
+                              in zip(VARIANCE_SOURCES, _SHORT, strict=True) if table[s][source] < 0.08) for s in names}
+        width = 7.5 + (0.055 * max(len(t) for t in small.values()) if any(small.values()) else 0.0)
+        fig, ax = plt.subplots(figsize=(width, 0.45 * len(names) + 2.0))
         left = [0.0] * len(names)
         for (source, text), colour in zip(VARIANCE_SOURCES, _COLOURS, strict=True):
             widths = [table[s][source] for s in names]
@@ -271,6 +276,10 @@ def plot_variance_shares(frame: pd.DataFrame, out_dir: str | os.PathLike[str], *
                 if w >= 0.08:
                     ax.text(start + w / 2, i, f"{w:.0%}", ha="center", va="center", fontsize=8, color="white")
             left = [a + b for a, b in zip(left, widths, strict=True)]
+        for i, s in enumerate(names):
+            if small[s]:
+                ax.text(1.01, i, small[s], ha="left", va="center", fontsize=7, color="dimgray",
+                        transform=ax.get_yaxis_transform())
         ax.set_yticks(range(len(names)), [_score_label(s) for s in names])
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
