@@ -3,8 +3,8 @@
 The encoders are random projections of the image written as Python files (a sweep only takes paths).
 Each row of codes is computed on its own (an elementwise product and a per-row sum, no BLAS call whose
 blocking depends on the batch), so codes, and therefore scores, are bit-identical however the images
-are batched. Every call appends ``"<name> <number of images>"`` to a log file, so a test can count
-how often, and on how many images, each encoder ran, across worker processes.
+are batched. Every call appends ``"<name> <number of images> <process id>"`` to a log file, so a test can count
+how often, on how many images and in which process each encoder ran, across worker processes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ LOG = {log!r}
 class Projection:
     def encode(self, images):
         with open(LOG, "a") as handle:
-            handle.write(f"{name} {{len(images)}}\\n")
+            handle.write(f"{name} {{len(images)}} {{os.getpid()}}\\n")
         {extra}
         x = images.reshape(len(images), -1).astype(np.float64)
         mean = np.stack([(x * _W[:, j]).sum(axis=1) for j in range(4)], axis=1) / 64.0
@@ -63,9 +63,15 @@ def calls(log: Path) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     if log.exists():
         for line in log.read_text().splitlines():
-            name, n = line.split()
+            name, n, _ = line.split()
             out.setdefault(name, []).append(int(n))
     return out
+
+
+def calling_processes(log: Path, *, skip: int = 0) -> set[int]:
+    """The process ids that called an encoder, from the log (its first ``skip`` lines left out)."""
+    lines = log.read_text().splitlines()[skip:] if log.exists() else []
+    return {int(line.split()[2]) for line in lines}
 
 
 def set_args(params: dict[str, dict[str, Any]] = PARAMS) -> list[str]:

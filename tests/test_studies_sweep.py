@@ -15,7 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from study_data import DATASET, METRICS, PARAMS, calls, comparable, set_args, sweep_args, write_encoder, write_encoders
+from study_data import (
+    DATASET,
+    METRICS,
+    PARAMS,
+    calling_processes,
+    calls,
+    comparable,
+    set_args,
+    sweep_args,
+    write_encoder,
+    write_encoders,
+)
 
 from dbench._cli.main import main
 from dbench.errors import ConfigError
@@ -164,7 +175,11 @@ def test_processes_and_dask_give_the_serial_results(serial_sweep: Path, encoders
     expected = {k: comparable(v) for k, v in _results(serial_sweep).items()}
     for executor in ("processes", "dask"):
         out = tmp_path / executor
+        logged = len(encoders[1].read_text().splitlines())
         assert _sweep(encoders[0], out, "--executor", executor, "--workers", "2") == 0
+        # The encoders ran in two worker processes, none in the client.
+        pids = calling_processes(encoders[1], skip=logged)
+        assert len(pids) == 2 and os.getpid() not in pids, (executor, pids)
         assert {k: comparable(v) for k, v in _results(out).items()} == expected, executor
         assert sorted(os.listdir(out / "encoders")) == sorted(os.listdir(serial_sweep / "encoders"))
 
