@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbench.evaluation.provenance import environment_info, provenance_info
-from dbench.evaluation.result import EncoderRecord, EvaluationResult, Provenance, ProtocolRecord, SeedRun
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, Provenance, SeedRun
 from dbench.studies.encoders import EncoderSource
 from dbench.studies.jobs import Job
 
