@@ -334,8 +334,9 @@ class _Sweep:
         if self.progress is not None:
             self.progress.training_finished()
             self.progress.add_jobs(len(jobs))
-        for group in group_jobs(jobs):
-            self.queue.append(self.encode_task(group))
+        # A trained model is evaluated before the next trainings start: results arrive as the study goes,
+        # and a stopped sweep has scored what it trained.
+        self.queue.extendleft(reversed([self.encode_task(group) for group in group_jobs(jobs)]))
 
     def encoded(self, group: EncodeGroup, codes: GroupCodes) -> None:
         for job in group.jobs:
