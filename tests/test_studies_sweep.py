@@ -315,6 +315,31 @@ def test_sigterm_stops_the_sweep_and_a_rerun_resumes_to_the_same_folder(tmp_path
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find left-over processes")
+def test_sigterm_stops_a_processes_sweep_with_busy_workers_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    # Encoders busy for a long time in every call: the workers are mid-task when SIGTERM arrives.
+    paths = write_encoders(tmp_path / "encoders", 4, log=log, extra="time.sleep(60)")
+    marker = f"DBENCH_TEST_SWEEP={uuid.uuid4().hex}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           marker.split("=")[0]: marker.split("=")[1]}
+    command = [sys.executable, "-m", "dbench", "sweep", *map(str, paths), *sweep_args(seeds=(1,)),
+               "--out", str(tmp_path / "out"), "--executor", "processes", "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(calling_processes(log)) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    busy = calling_processes(log)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert len(busy) == 2 and os.getpid() not in busy, (busy, stderr)
+    assert process.returncode == 130, stderr
+    assert "rerun the same command to resume" in stderr and "unexpected error" not in stderr
+    time.sleep(1)
+    assert _marked_processes(marker) == [], "the stopped sweep left worker processes running"
+
+
 # ------------------------------------------------------------------------------------------------
 # Failures
 

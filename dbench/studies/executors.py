@@ -147,26 +147,36 @@ class ProcessesExecutor:
         for pool in (self._pool, self._solo):
             if pool is None:
                 continue
-            pool.shutdown(wait=not cancel, cancel_futures=cancel)
-            if cancel:
-                _terminate_workers(pool)
+            if not cancel:
+                pool.shutdown(wait=True)
+                continue
+            _terminate(pool)
 
     def describe(self) -> str:
         return f"processes ({self._workers} spawned worker processes, {self._threads} thread each)"
 
 
-def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Stop a pool's worker processes now (what Python 3.14's ``terminate_workers`` does)."""
+def _terminate(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel the pool's waiting tasks and stop its worker processes now.
+
+    A worker busy in a task (a training's child process, a long metric) would otherwise keep the
+    client waiting at exit for the pool's threads; a training child exits with its worker. Python
+    3.14 has ``terminate_workers`` for this; before it the processes are private (``_processes``,
+    forgotten by ``shutdown``, so they are taken first).
+    """
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
         terminate()
         return
-    processes = list(getattr(pool, "_processes", {}).values())  # private before 3.14; no public way
-    for process in processes:
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
         if process.is_alive():
             process.terminate()
-    for process in processes:
+    for process in workers:
         process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
 
 
 class DaskExecutor:
