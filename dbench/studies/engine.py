@@ -3,7 +3,9 @@ rest on an executor, write every result as it arrives.
 
 One loop for every executor: tasks are submitted (at most about twice as many as the executor runs at
 once, so a stopped sweep has little in flight and a large one does not hold every job's codes in
-memory), the loop waits for the first future to complete and acts on it, which may submit more tasks:
+memory; a training only when a worker is free, as it runs for minutes), the loop waits for the first
+future to complete and acts on it, which may submit more tasks; scoring tasks go first, then encoding
+tasks, then trainings, so results are written as early as possible:
 
     train task (optional) -> encode task per (encoder, dataset) -> score task per job -> result file
 
@@ -195,8 +197,8 @@ class _Sweep:
                 self.warn(f"training {run.name} failed before ({_read_reason(failure)}); rerun with --retry-failed")
                 continue
             self.queue.append(_Task("train", train_run, run, run, gpu=self.gpu))
-        for group in group_jobs(pending):
-            self.queue.append(self.encode_task(group))
+        # Encoders that exist already are evaluated first, the trainings follow.
+        self.queue.extendleft(reversed([self.encode_task(group) for group in group_jobs(pending)]))
         self.report.jobs = len(self.keys)
         self.pending_jobs = len(pending)
 
@@ -276,6 +278,8 @@ class _Sweep:
             if not any(t.isolated for t in self.in_flight.values()) and self.isolated:
                 self.submit(executor, self.isolated.popleft())
             while self.queue and len(self.in_flight) < window:
+                if self.queue[0].kind == "train" and len(self.in_flight) >= executor.slots:
+                    break  # a training waits for a free worker: what finishes meanwhile is evaluated first
                 self.submit(executor, self.queue.popleft())
             finished, _ = cf.wait(list(self.in_flight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
             for future in finished:
