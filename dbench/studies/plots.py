@@ -179,7 +179,7 @@ def _by_model(plt: Any, np: Any, data: pd.DataFrame, meta_columns: list[str], sc
         swept = swept_hyperparameters(rows, meta_columns)
         hp = swept[0] if swept else None
         if hp is None:
-            panels.append((model, hp, [("defaults", rows)]))
+            panels.append((model, hp, [(_configuration_label(rows, meta_columns), rows)]))
         else:
             panels.append((model, hp, [(_value_label(v), rows[rows[hp] == v]) for v in sorted(rows[hp].dropna().unique())]))
     # Each panel as wide as its boxes need, so a model without a swept hyperparameter is one narrow box.
@@ -198,8 +198,17 @@ def _by_model(plt: Any, np: Any, data: pd.DataFrame, meta_columns: list[str], sc
         ax.set_xlabel(hp if hp is not None else "")
         ax.set_title(str(model), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"{_score_label(score)} (mean over metric seeds)")
+    axes[0][0].set_ylabel(f"{_score_label(score)}\n(mean over metric seeds)")
     return fig, "box: quartiles over training seeds, whiskers to the extremes; point: one trained model"
+
+
+def _configuration_label(rows: pd.DataFrame, meta_columns: list[str]) -> str:
+    """The one configuration of a model's runs, one ``name = value`` a line (its hyperparameters as trained)."""
+    skip = {"model", "train_seed", "finished", "train_dataset", "train_batch_size", "steps"}
+    first = rows.drop_duplicates("fingerprint")
+    parts = [f"{c} = {_value_label(first[c].dropna().iloc[0])}" for c in meta_columns
+             if c not in skip and c in first and first[c].notna().any()]
+    return "\n".join(parts) if parts else "one configuration"
 
 
 def _by_encoder(plt: Any, np: Any, rows: pd.DataFrame, score: str) -> tuple[Any, str]:
