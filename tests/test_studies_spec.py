@@ -200,3 +200,26 @@ def test_a_failing_training_is_recorded_and_retried_only_on_request(tmp_path: Pa
     assert (out / "training" / "vae-beta2-seed0.failed.yaml").is_file()
     assert main(["sweep", "--file", str(sweep), "--out", str(out), "--no-progress"]) == 1
     assert "failed before" in capsys.readouterr().err
+
+
+def test_progress_lines_count_jobs_and_trainings_and_say_what_the_eta_covers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import time
+
+    from dbench.studies.progress import INTERVAL_ENV, SweepProgress
+
+    monkeypatch.setenv(INTERVAL_ENV, "0.05")
+    stream = io.StringIO()
+    progress = SweepProgress(4, stream=stream, trainings=2)  # not a terminal: periodic lines
+    progress.job_finished(failed=False)
+    progress.job_finished(failed=True)
+    progress.training_finished()
+    time.sleep(0.3)
+    progress.close()
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("dbench sweep: 2 of 4 jobs finished (1 failed), 2 remaining; 1 of 2 trainings done "
+                           "(the jobs of 1 more model to come); ")
+    assert last.endswith("left for the jobs known so far") and len(stream.getvalue().splitlines()) >= 2
+    quiet = io.StringIO()
+    SweepProgress(3, stream=quiet, enabled=False).close()
+    assert quiet.getvalue() == ""

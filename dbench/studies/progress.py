@@ -104,11 +104,15 @@ class SweepProgress:
     def line(self) -> str:
         elapsed = time.monotonic() - self._start
         text = f"dbench sweep: {self.done} of {self.total} jobs finished ({self.failed} failed), {self.remaining} remaining"
+        untrained = self.trainings - self.trained
         if self.trainings:
             text += f"; {self.trained} of {self.trainings} trainings done"
+            if untrained:
+                text += f" (the jobs of {untrained} more model{'s' if untrained != 1 else ''} to come)"
         text += f"; {format_seconds(elapsed)} elapsed"
         if self.done and self.remaining:
-            text += f", about {format_seconds(elapsed / self.done * self.remaining)} left"
+            eta = format_seconds(elapsed / self.done * self.remaining)
+            text += f", about {eta} left" + (" for the jobs known so far" if untrained else "")
         return text
 
     def _refresh_bar(self) -> None:
