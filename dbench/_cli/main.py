@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import cache, check, download, evaluate, leaderboard, protocols, score
+from dbench._cli import aggregate, cache, check, download, evaluate, leaderboard, protocols, score, sweep
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
@@ -35,7 +35,7 @@ from dbench._version import __version__
 from dbench.errors import DbenchError, EncoderError, Terminated, signal_name
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score, cache)
+COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score, sweep, aggregate, cache)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
