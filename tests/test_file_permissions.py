@@ -83,7 +83,8 @@ def test_leaderboard_pages_honour_the_umask(tmp_path, umask):
     results = tmp_path / "results"
     results.mkdir()
     write_json_atomic(results / "a.json", make_result("a", (0.5, 0.5, 0.5)))
-    report = build_leaderboard(results, tmp_path / "site")
+    # an unsigned test result: the board is built unverified (signatures are tested elsewhere)
+    report = build_leaderboard(results, tmp_path / "site", require_signed=False)
     assert report.written and all(mode(p) == expected(umask) for p in report.written)
 
 

@@ -64,4 +64,6 @@ def test_operating_system_errors_are_words_not_errno(tmp_path, capsys):
                  "--backend", "numpy", "--out", str(blocker / "r.json")])
     err = capsys.readouterr().err
     assert code == 1 and "Errno" not in err
-    assert f"dbench: error: cannot use {blocker}" in err and "(the result above was not saved)" in err
+    assert f"dbench: error: cannot write the result to {blocker / 'r.json'}" in err
+    assert "a file is in the way" in err and "choose another --out" in err
+    assert "(the result above was not saved)" in err and len(err.strip().splitlines()) == 1
