@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dbench.codes.cache import ShardCache
+from dbench.codes.prefetch import rendered_batches
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.errors import EncoderError
 
@@ -47,7 +48,9 @@ class CodeTable:
         self._rows = 0
         self._stacked: tuple[np.ndarray, np.ndarray | None] | None = None
         self.n_encoded = 0  # images passed to the encoder by this table (cache hits excluded)
-        self.seconds_encoding = 0.0
+        self.seconds_encoding = 0.0  # wall time of the encode stage (rendering overlaps the encoder)
+        self.seconds_rendering = 0.0  # time the render-ahead thread spent making the images
+        self.seconds_encoder = 0.0  # time spent in the encoder calls
         self.cache: ShardCache | None = None
         if cache_dir is not None:
             self.cache = ShardCache(cache_dir, fingerprint, dataset)
@@ -71,19 +74,21 @@ class CodeTable:
         """Encode every index of ``indices`` that is not in the table yet; return how many were encoded.
 
         If the encoder fails part-way, the batches encoded before the failure stay in the table (and
-        in the cache), so the metrics they cover can still be scored and a rerun resumes.
+        in the cache), so the metrics they cover can still be scored and a rerun resumes. The next
+        batch's images are rendered on a thread while the encoder runs (:mod:`dbench.codes.prefetch`).
         """
         todo = self.missing(indices)
         if todo.size == 0:
             return 0
         bar = _progress_bar(todo.size, desc) if progress else None
+        start = time.perf_counter()
+        batches = rendered_batches(self.dataset, todo, batch_size=self.batch_size)
         try:
-            for start in range(0, todo.size, self.batch_size):
-                batch = todo[start : start + self.batch_size]
+            for batch, images, render_seconds in batches:
+                self.seconds_rendering += render_seconds
                 t0 = time.perf_counter()
-                images = self.dataset.images(batch)
                 mean, logvar = self.encode_batch(images)
-                self.seconds_encoding += time.perf_counter() - t0
+                self.seconds_encoder += time.perf_counter() - t0
                 self._append(batch, mean, logvar)
                 self.n_encoded += batch.size
                 if self.cache is not None:
@@ -91,6 +96,8 @@ class CodeTable:
                 if bar is not None:
                     bar.update(batch.size)
         finally:
+            batches.close()  # stops the render-ahead thread when the encoder failed
+            self.seconds_encoding += time.perf_counter() - start
             if bar is not None:
                 bar.close()
         return int(todo.size)

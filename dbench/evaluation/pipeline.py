@@ -314,6 +314,9 @@ def run_config(
     except DbenchError as exc:
         encode_error = str(exc)
     seconds["encode"] = table.seconds_encoding
+    # Rendering runs ahead on a thread: each part's own time shows which one bounds the encode stage.
+    seconds["render"] = table.seconds_rendering
+    seconds["encoder"] = table.seconds_encoder
 
     # 3. Score: each metric reads its codes from the table; a failure is recorded, the rest go on.
     per_seed: list[dict[str, Any]] = []
