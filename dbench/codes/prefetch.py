@@ -51,7 +51,7 @@ def rendered_batches(
                 images = dataset.images(batch)
                 if not put((batch, images, time.perf_counter() - t0)):
                     return
-        except BaseException as exc:  # handed to the consumer, raised there
+        except Exception as exc:  # handed to the consumer, raised there
             put(exc)
             return
         put(_DONE)
@@ -63,7 +63,7 @@ def rendered_batches(
             item = ready.get()
             if item is _DONE:
                 return
-            if isinstance(item, BaseException):
+            if isinstance(item, Exception):
                 raise item
             yield item
     finally:
