@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ _DONE = object()
 
 def rendered_batches(
     dataset: GroundTruthDataset, indices: np.ndarray, *, batch_size: int, depth: int = 2
-) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+) -> Generator[tuple[np.ndarray, np.ndarray, float], None, None]:
     """Yield ``(batch indices, images, seconds spent rendering them)`` for ``indices`` in batches, in order.
 
     A daemon thread renders up to ``depth`` batches ahead. An exception raised while rendering is
@@ -51,7 +51,7 @@ def rendered_batches(
                 images = dataset.images(batch)
                 if not put((batch, images, time.perf_counter() - t0)):
                     return
-        except Exception as exc:  # handed to the consumer, raised there
+        except Exception as exc:  # noqa: BLE001 - any render failure is handed to the consumer, raised there
             put(exc)
             return
         put(_DONE)
