@@ -1,0 +1,121 @@
+"""The dlib protocol's costly parts against disentanglement_lib's way of doing them (``--benchmark-only``).
+
+* ``downstream-gbt`` / ``downstream-gbt-sklearn``: the ``downstream_task`` gradient-boosting probe at
+  the published sizes (training sets of 10, 100, 1000, 10 000; 5000 test codes; 10 latents; the five
+  dSprites factors with 3, 6, 40, 32, 32 values) on the same codes: dbench's compiled trees against
+  disentanglement_lib's loop (one ``GradientBoostingClassifier()`` per factor and size). The
+  scikit-learn side records the ratio (``extra_info["speedup"]``); the issue's target is >= 20x.
+* ``encode-stage`` / ``encoder-forward``: the code table encoding dSprites images with
+  ``examples/torch_cnn_encoder.py`` (rendering on a thread ahead of the encoder) against the encoder's
+  own forward pass on the same, already rendered images; target: the stage within 1.2x of the forward.
+
+Compare within one run: the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dbench.probes.downstream import downstream_accuracies
+
+ROOT = Path(__file__).resolve().parents[2]
+DSPRITES_FACTOR_SIZES = np.array([3, 6, 40, 32, 32])
+TRAIN_SIZES = (10, 100, 1000, 10000)
+N_TEST = 5000
+_TIMES: dict[str, float] = {}
+
+
+def _sets(seed: int = 16):
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(DSPRITES_FACTOR_SIZES.size, 10))
+    out = []
+    for n in TRAIN_SIZES:
+        ytr = rng.integers(0, DSPRITES_FACTOR_SIZES, size=(n, DSPRITES_FACTOR_SIZES.size))
+        yte = rng.integers(0, DSPRITES_FACTOR_SIZES, size=(N_TEST, DSPRITES_FACTOR_SIZES.size))
+        xtr = (ytr / DSPRITES_FACTOR_SIZES) @ mix + 0.3 * rng.normal(size=(n, 10))
+        xte = (yte / DSPRITES_FACTOR_SIZES) @ mix + 0.3 * rng.normal(size=(N_TEST, 10))
+        out.append((xtr, ytr, xte, yte))
+    return out
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return _sets()
+
+
+def _timed(name, fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    _TIMES[name] = time.perf_counter() - start
+    return out
+
+
+def _dbench_gbt(sets):
+    return [downstream_accuracies(*s, predictor="gradient_boosting")[1] for s in sets]
+
+
+def _sklearn_gbt(sets):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    out = []
+    for xtr, ytr, xte, yte in sets:
+        acc = [np.mean(GradientBoostingClassifier().fit(xtr, ytr[:, i]).predict(xte) == yte[:, i]) for i in range(ytr.shape[1])]
+        out.append(np.array(acc))
+    return out
+
+
+def test_downstream_gbt(benchmark, sets):
+    downstream_accuracies(*sets[0], predictor="gradient_boosting")  # compile outside the timing
+    result = benchmark.pedantic(_timed, args=("dbench", _dbench_gbt, sets), rounds=1, iterations=1)
+    assert len(result) == len(TRAIN_SIZES)
+
+
+def test_downstream_gbt_sklearn(benchmark, sets):
+    result = benchmark.pedantic(_timed, args=("sklearn", _sklearn_gbt, sets), rounds=1, iterations=1)
+    assert len(result) == len(TRAIN_SIZES)
+    if "dbench" in _TIMES:
+        benchmark.extra_info["speedup"] = _TIMES["sklearn"] / _TIMES["dbench"]
+        print(f"\ndownstream gradient boosting: sklearn {_TIMES['sklearn']:.1f} s, dbench {_TIMES['dbench']:.1f} s, "
+              f"{benchmark.extra_info['speedup']:.1f}x")
+
+
+N_IMAGES = 20_000
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    pytest.importorskip("torch")
+    from dbench.datasets import get_dataset
+    from dbench.encoders import load_encoder
+
+    dataset = get_dataset("dsprites")
+    indices = np.random.default_rng(0).choice(737_280, size=N_IMAGES, replace=False)
+    return dataset, load_encoder(str(ROOT / "examples" / "torch_cnn_encoder.py")), indices
+
+
+def test_encode_stage(benchmark, cnn):
+    from dbench.codes import CodeTable
+
+    dataset, encoder, indices = cnn
+
+    def stage():
+        table = CodeTable(dataset, encoder.encode_arrays, batch_size=256)
+        table.ensure(indices)
+        return table
+
+    table = benchmark.pedantic(_timed, args=("stage", stage), rounds=1, iterations=1)
+    benchmark.extra_info.update(render_s=table.seconds_rendering, encoder_s=table.seconds_encoder, wall_s=table.seconds_encoding)
+
+
+def test_encoder_forward(benchmark, cnn):
+    dataset, encoder, indices = cnn
+    batches = [dataset.images(indices[i : i + 256]) for i in range(0, indices.size, 256)]
+    benchmark.pedantic(_timed, args=("forward", lambda: [encoder.encode_arrays(b) for b in batches]), rounds=1, iterations=1)
+    if "stage" in _TIMES:
+        benchmark.extra_info["stage_over_forward"] = _TIMES["stage"] / _TIMES["forward"]
+        print(f"\nencode stage {_TIMES['stage']:.1f} s, encoder forward {_TIMES['forward']:.1f} s: "
+              f"{benchmark.extra_info['stage_over_forward']:.2f}x")
