@@ -125,15 +125,23 @@ def predict_gradient_boosting(X_train: Any, y_train: np.ndarray, X_test: Any, pa
         return _sklearn_gradient_boosting(X_train_np, y_train, X_test_np)
     from dbench.estimators.boosted_trees import fit_boosted_trees
 
-    train_pred = np.empty(y_train.shape, dtype=y_train.dtype)
-    test_pred = np.empty((X_test_np.shape[0], y_train.shape[1]), dtype=y_train.dtype)
-    for i in range(y_train.shape[1]):
+    def fit(i: int) -> tuple[np.ndarray, np.ndarray]:
+        # One numba thread per fit, factors on threads (the kernels release the GIL): a stage's trees
+        # on numba's lanes synchronise 200 times per fit, which a busy machine's scheduler makes slow.
+        import numba
+
+        numba.set_num_threads(1)  # this thread only
         # Ties between features go to a random one, as in scikit-learn's random feature order; seeded
         # per training size and factor, so the probe is deterministic.
         ties = np.random.default_rng((X_train_np.shape[0], i))
         model = fit_boosted_trees(X_train_np, y_train[:, i], random_ties=ties)
-        train_pred[:, i] = model.predict_train()
-        test_pred[:, i] = model.predict(X_test_np)
+        return model.predict_train(), model.predict(X_test_np)
+
+    n_factors = y_train.shape[1]
+    with ThreadPoolExecutor(max(1, min(n_factors, len(os.sched_getaffinity(0))))) as pool:
+        fitted = list(pool.map(fit, range(n_factors)))
+    train_pred = np.stack([train for train, _ in fitted], axis=1).astype(y_train.dtype, copy=False)
+    test_pred = np.stack([test for _, test in fitted], axis=1).astype(y_train.dtype, copy=False)
     return train_pred, test_pred
 
 
