@@ -138,10 +138,13 @@ def predict_gradient_boosting(X_train: Any, y_train: np.ndarray, X_test: Any, pa
         return model.predict_train(), model.predict(X_test_np)
 
     n_factors = y_train.shape[1]
+    # Costliest first (a fit grows one tree per class and stage), so the threads finish together.
+    n_classes = [np.unique(y_train[:, i]).size for i in range(n_factors)]
+    order = sorted(range(n_factors), key=lambda i: -n_classes[i])
     with ThreadPoolExecutor(max(1, min(n_factors, len(os.sched_getaffinity(0))))) as pool:
-        fitted = list(pool.map(fit, range(n_factors)))
-    train_pred = np.stack([train for train, _ in fitted], axis=1).astype(y_train.dtype, copy=False)
-    test_pred = np.stack([test for _, test in fitted], axis=1).astype(y_train.dtype, copy=False)
+        fitted = dict(zip(order, pool.map(fit, order), strict=True))
+    train_pred = np.stack([fitted[i][0] for i in range(n_factors)], axis=1).astype(y_train.dtype, copy=False)
+    test_pred = np.stack([fitted[i][1] for i in range(n_factors)], axis=1).astype(y_train.dtype, copy=False)
     return train_pred, test_pred
 
 
