@@ -156,3 +156,20 @@ def test_encoder_forward(benchmark, cnn):
         benchmark.extra_info["stage_over_forward"] = _TIMES["stage"] / _TIMES["forward"]
         print(f"\nencode stage {_TIMES['stage']:.1f} s, encoder forward {_TIMES['forward']:.1f} s: "
               f"{benchmark.extra_info['stage_over_forward']:.2f}x")
+
+
+@pytest.mark.parametrize("encoder", ["torch_cnn_encoder.py", "numpy_encoder.py"])
+def test_dlib_protocol(benchmark, encoder):
+    """The whole dlib protocol (mean representation); ``extra_info["seconds"]`` is the stage breakdown.
+
+    ``benchmarks/dlib_cost.py`` measures disentanglement_lib's cost for the same encoder and prints the ratio.
+    """
+    if encoder.startswith("torch"):
+        pytest.importorskip("torch")
+    import dbench
+
+    path = str(ROOT / "examples" / encoder)
+    options = {"protocol": "dlib", "representation": "mean"}
+    result = benchmark.pedantic(dbench.evaluate, args=(path,), kwargs=options, rounds=1, iterations=1)
+    assert result.status == "ok"
+    benchmark.extra_info.update(seconds=dict(result.seconds), n_encoded=int(result.n_encoded))
