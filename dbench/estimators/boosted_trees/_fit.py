@@ -96,7 +96,17 @@ def fit_boosted_trees(
         tie_draws = np.full((n_stages, n_columns, HEAP_SIZE), -1.0)
     else:
         tie_draws = random_ties.random((n_stages, n_columns, HEAP_SIZE))
-    boost(sorted_features(x32), y_encoded, n_classes, float(learning_rate), ensemble, buffers, tie_draws)
+    # The fit runs on the features in their canonical order (see canonical_order) and its feature
+    # indices are mapped back after: every sum and tie then follows the data, not the column order.
+    data = sorted_features(x32)
+    canon = canonical_order(data.ranks)
+    data = SortedFeatures(
+        np.ascontiguousarray(data.order[canon]),
+        np.ascontiguousarray(data.x[canon]),
+        np.ascontiguousarray(data.ranks[canon]),
+        data.inverse,
+    )
+    boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers, tie_draws)
     importance_sum = np.zeros(n_features, dtype=np.float64)
     for k in range(n_columns):  # columns in order, as one running sum
         importance_sum += ensemble.column_importance[k]
@@ -106,10 +116,12 @@ def fit_boosted_trees(
     else:
         mean_importance = importance_sum / n_relevant
         importances = mean_importance / np.sum(mean_importance)
+    importances[canon] = importances.copy()
+    feature = np.where(ensemble.feature >= 0, canon[np.maximum(ensemble.feature, 0)], -1).astype(np.int32)
     return BoostedTrees(
         classes,
         init_raw,
-        ensemble.feature,
+        feature,
         ensemble.threshold,
         ensemble.value,
         float(learning_rate),
@@ -134,6 +146,23 @@ def sorted_features(x32: np.ndarray) -> SortedFeatures:
     np.put_along_axis(ranks.T, order_by_column, np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     inverse = np.concatenate([[0.0], 1.0 / np.arange(1, n_samples + 1)])
     return SortedFeatures(order, np.ascontiguousarray(x32.T), ranks, inverse)
+
+
+def canonical_order(ranks: np.ndarray) -> np.ndarray:
+    """The features ordered by their columns of dense ranks, compared sample by sample.
+
+    The kernels sum a node's targets along its first feature's list and break exact ties between
+    features by the lowest index; running them on the features in this order makes a fit, bit for
+    bit, independent of the order of the columns and of strictly increasing rescaling of any of
+    them (features with identical ranks split the samples identically wherever they tie).
+
+    Examples
+    --------
+    >>> canonical_order(np.array([[2, 1, 3], [1, 3, 2], [1, 2, 3]]))
+    array([2, 1, 0])
+    """
+    # np.lexsort's last key is its primary one: sample 0's ranks decide first.
+    return np.lexsort(ranks.T[::-1]).astype(np.intp)
 
 
 def lane_buffers(n_lanes: int, n_features: int, n_samples: int, n_columns: int) -> LaneBuffers:
