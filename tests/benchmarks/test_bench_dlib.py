@@ -131,7 +131,10 @@ def cnn():
 
     dataset = get_dataset("dsprites")
     indices = np.random.default_rng(0).choice(737_280, size=N_IMAGES, replace=False)
-    return dataset, load_encoder(str(ROOT / "examples" / "torch_cnn_encoder.py")), indices
+    encoder = load_encoder(str(ROOT / "examples" / "torch_cnn_encoder.py"))
+    for _ in range(3):  # warm up torch (thread pool, allocator) before either side is timed
+        encoder.encode_arrays(dataset.images(indices[:256]))
+    return dataset, encoder, indices
 
 
 def test_encode_stage(benchmark, cnn):
