@@ -32,7 +32,7 @@ def test_fixture_is_complete_at_the_published_sizes():
     assert ENVELOPE["random_states"] == {str(n): len(RANDOM_STATES) for n in (10, 100, 1000, 10000)}
 
 
-@pytest.mark.parametrize("size", [10, 100, 1000, pytest.param(10000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("size", [10, 100, 1000, 10000])
 def test_compiled_probe_is_inside_sklearn_random_state_envelope(inputs, size):
     train, test = downstream_accuracies(*inputs[size], predictor="gradient_boosting")
     outside = {}
