@@ -188,7 +188,7 @@ def test_list_protocols_and_python_dash_m(capsys):
 
     assert main(["list", "protocols"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("challenge v1: ") and "dlib v1:" in out and "representations: mean, sampled" in out
+    assert out.startswith("challenge v2: ") and "dlib v2:" in out and "representations: mean, sampled" in out
     assert main(["list", "protocols", "--names"]) == 0
     assert capsys.readouterr().out.split() == ["challenge", "dlib", "multiseed", "quick"]
     done = subprocess.run([sys.executable, "-m", "dbench", "--version"], capture_output=True, text=True, timeout=60)

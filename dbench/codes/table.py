@@ -22,6 +22,7 @@ import numpy as np
 
 from dbench._progress import Progress
 from dbench.codes.cache import ShardCache
+from dbench.codes.prefetch import rendered_batches
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.encoders.validation import validate_codes, validate_indices
 from dbench.errors import EncoderError
@@ -58,7 +59,9 @@ class CodeTable:
         self.n_encoded = 0  # images passed to the encoder by this table (cache hits excluded)
         self.n_cached = 0  # observations read from the cache
         self.first_batch: np.ndarray | None = None  # indices of the first batch this table encoded
-        self.seconds_encoding = 0.0
+        self.seconds_encoding = 0.0  # wall time of the encode stage (rendering overlaps the encoder)
+        self.seconds_rendering = 0.0  # time the render-ahead thread spent making the images
+        self.seconds_encoder = 0.0  # time spent in the encoder calls
         self.cache: ShardCache | None = None
         if cache_dir is not None:
             self.cache = ShardCache(cache_dir, fingerprint, dataset)
@@ -85,25 +88,31 @@ class CodeTable:
         """Encode every index of ``indices`` that is not in the table yet; return how many were encoded.
 
         If the encoder fails part-way, the batches encoded before the failure stay in the table (and
-        in the cache), so the metrics they cover can still be scored and a rerun resumes.
+        in the cache), so the metrics they cover can still be scored and a rerun resumes. The next
+        batch's images are rendered on a thread while the encoder runs (:mod:`dbench.codes.prefetch`).
         """
         todo = self.missing(indices)
         if todo.size == 0:
             return 0
+        start = time.perf_counter()
+        batches = rendered_batches(self.dataset, todo, batch_size=self.batch_size)
         with Progress(desc, total=int(todo.size), unit="images", enabled=progress) as bar:
-            for start in range(0, todo.size, self.batch_size):
-                batch = todo[start : start + self.batch_size]
-                t0 = time.perf_counter()
-                images = self.dataset.images(batch)
-                mean, logvar = self.encode_batch(images)
-                self.seconds_encoding += time.perf_counter() - t0
-                self._append(batch, mean, logvar, source="encoder")
-                self.n_encoded += batch.size
-                if self.first_batch is None:
-                    self.first_batch = batch.copy()
-                if self.cache is not None:
-                    self.cache.write(batch, mean, logvar)
-                bar.update(batch.size)
+            try:
+                for batch, images, render_seconds in batches:
+                    self.seconds_rendering += render_seconds
+                    t0 = time.perf_counter()
+                    mean, logvar = self.encode_batch(images)
+                    self.seconds_encoder += time.perf_counter() - t0
+                    self._append(batch, mean, logvar, source="encoder")
+                    self.n_encoded += batch.size
+                    if self.first_batch is None:
+                        self.first_batch = batch.copy()
+                    if self.cache is not None:
+                        self.cache.write(batch, mean, logvar)
+                    bar.update(batch.size)
+            finally:
+                batches.close()  # stops the render-ahead thread when the encoder failed
+                self.seconds_encoding += time.perf_counter() - start
         return int(todo.size)
 
     def add(self, indices: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None = None) -> None:

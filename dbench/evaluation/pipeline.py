@@ -381,12 +381,15 @@ def run_config(
         except DbenchError as exc:
             run.encode_error = str(exc)
         run.seconds["encode"] = table.seconds_encoding
+        # Rendering runs ahead on a thread: each part's own time shows which one bounds the encode stage.
+        run.seconds["render"] = table.seconds_rendering
+        run.seconds["encoder"] = table.seconds_encoder
         # 3. Score: each metric reads its codes from the table; a failure is recorded, the rest go on.
         saved = None if checkpoint is None else (lambda: checkpoint(result(pending=True)))
         _score_all(run, plans, specs, params, table, backend, progress=options.progress, checkpoint=saved,
                    on_codes=on_codes)
     except KeyboardInterrupt as interrupt:
-        run.seconds["encode"] = table.seconds_encoding
+        run.seconds.update(encode=table.seconds_encoding, render=table.seconds_rendering, encoder=table.seconds_encoder)
         raise EvaluationInterrupted([result(interrupt=interrupt)], signal_name(interrupt)) from None
     return result()
 

@@ -6,11 +6,13 @@ and its accuracy on both sets is reported. Two predictors, as in the study's two
 
 * ``logistic_regression_cv``: ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))``. By default
   (``logistic_solver="exact"``) scikit-learn's own procedure and optimiser on a vectorised objective
-  (:func:`dbench.estimators.exact_logistic.exact_logistic_regression_cv`, host NumPy): the same chosen
-  ``C`` and iterates as scikit-learn. ``logistic_solver="batched"`` solves all factors, folds and ``C``
+  (:func:`dbench.estimators.exact_logistic.exact_logistic_regression_cv`, host NumPy): scikit-learn's
+  chosen ``C`` and iterates where its fits converge (within 0.0044 of its accuracies where folds stop at
+  ``max_iter``; docs/probes.md). ``logistic_solver="batched"`` solves all factors, folds and ``C``
   values at once on the codes' backend (:mod:`dbench.estimators.batched_logistic`; CuPy/torch), agreeing with
   scikit-learn's accuracies to ~1e-3;
-* ``gradient_boosting``: ``GradientBoostingClassifier()`` with scikit-learn's defaults (CPU).
+* ``gradient_boosting``: ``GradientBoostingClassifier()`` with scikit-learn's defaults, fitted by
+  dbench's compiled trees (:mod:`dbench.estimators.boosted_trees`, CPU; scikit-learn without numba).
 
 Keys are ``"{predictor}:{dlib key}"`` with disentanglement_lib's keys ``"{n}:mean_train_accuracy"``,
 ``"{n}:mean_test_accuracy"``, ``"{n}:min_train_accuracy"``, ``"{n}:min_test_accuracy"``,
@@ -107,22 +109,55 @@ def predict_logistic_regression_cv(X_train: Any, y_train: np.ndarray, X_test: An
 
 
 def predict_gradient_boosting(X_train: Any, y_train: np.ndarray, X_test: Any, params: Mapping[str, Any]) -> Predictions:
-    """Labels predicted by scikit-learn's default ``GradientBoostingClassifier`` per factor.
+    """Labels predicted by the equivalent of scikit-learn's default ``GradientBoostingClassifier()`` per factor.
 
-    scikit-learn runs on the CPU only, so the codes are converted to host NumPy here, once. The seed
-    (``random_state=0``) only fixes scikit-learn's tie-breaking between equally good splits, which is
-    random in disentanglement_lib. This function is the one place to switch to a faster exact
-    implementation later.
+    The trees are dbench's compiled re-implementation of that algorithm
+    (:func:`dbench.estimators.boosted_trees.fit_boosted_trees`, host NumPy: the codes are converted
+    once here); scikit-learn's own estimator (``random_state=0``) when numba is missing.
+    disentanglement_lib leaves ``random_state`` at None, which makes its value random where splits tie
+    (small training sets); the compiled trees' values lie inside that random-state spread
+    (docs/probes.md, ``tests/test_downstream_gbt_envelope.py``).
     """
-    from sklearn.ensemble import GradientBoostingClassifier
+    from dbench.estimators.boosted_trees import numba_available
 
     X_train_np, X_test_np = to_numpy(X_train), to_numpy(X_test)
+    if not numba_available():
+        return _sklearn_gradient_boosting(X_train_np, y_train, X_test_np)
+    from dbench.estimators.boosted_trees import fit_boosted_trees
+
+    def fit(i: int) -> tuple[np.ndarray, np.ndarray]:
+        # One numba thread per fit, factors on threads (the kernels release the GIL): a stage's trees
+        # on numba's lanes synchronise 200 times per fit, which a busy machine's scheduler makes slow.
+        import numba
+
+        numba.set_num_threads(1)  # this thread only
+        # Ties between features go to a random one, as in scikit-learn's random feature order; seeded
+        # per training size and factor, so the probe is deterministic.
+        ties = np.random.default_rng((X_train_np.shape[0], i))
+        model = fit_boosted_trees(X_train_np, y_train[:, i], random_ties=ties)
+        return model.predict_train(), model.predict(X_test_np)
+
+    n_factors = y_train.shape[1]
+    # Costliest first (a fit grows one tree per class and stage), so the threads finish together.
+    n_classes = [np.unique(y_train[:, i]).size for i in range(n_factors)]
+    order = sorted(range(n_factors), key=lambda i: -n_classes[i])
+    with ThreadPoolExecutor(max(1, min(n_factors, len(os.sched_getaffinity(0))))) as pool:
+        fitted = dict(zip(order, pool.map(fit, order), strict=True))
+    train_pred = np.stack([fitted[i][0] for i in range(n_factors)], axis=1).astype(y_train.dtype, copy=False)
+    test_pred = np.stack([fitted[i][1] for i in range(n_factors)], axis=1).astype(y_train.dtype, copy=False)
+    return train_pred, test_pred
+
+
+def _sklearn_gradient_boosting(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> Predictions:
+    """scikit-learn's ``GradientBoostingClassifier(random_state=0)`` per factor (the fallback without numba)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
     train_pred = np.empty(y_train.shape, dtype=y_train.dtype)
-    test_pred = np.empty((X_test_np.shape[0], y_train.shape[1]), dtype=y_train.dtype)
+    test_pred = np.empty((X_test.shape[0], y_train.shape[1]), dtype=y_train.dtype)
     for i in range(y_train.shape[1]):
-        model = GradientBoostingClassifier(random_state=0).fit(X_train_np, y_train[:, i])
-        train_pred[:, i] = model.predict(X_train_np)
-        test_pred[:, i] = model.predict(X_test_np)
+        model = GradientBoostingClassifier(random_state=0).fit(X_train, y_train[:, i])
+        train_pred[:, i] = model.predict(X_train)
+        test_pred[:, i] = model.predict(X_test)
     return train_pred, test_pred
 
 

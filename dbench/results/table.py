@@ -93,7 +93,22 @@ def format_scores(result: EvaluationResult) -> str:
     if hidden:
         lines.append(f"({hidden} per-factor and spread scores more in the JSON result: --out FILE)")
     lines.append(f"encoded {result.n_encoded:,} images in {encode_s:.1f} s{rate}; total {result.seconds.get('total', 0.0):.1f} s")
+    parts = stage_rates(result.n_encoded, result.seconds)
+    if parts:
+        lines.append(parts)
     return "\n".join(lines)
 
 
-__all__ = ["MAX_KEYS_SHOWN", "format_scores", "printed_rows", "score_rows", "spread_legend"]
+def stage_rates(n_encoded: int, seconds: dict[str, float]) -> str:
+    """``"rendering ... images/s, encoder ... images/s (the encoder bounds the run)"``, or ``""`` when unknown."""
+    render_s, encoder_s = seconds.get("render", 0.0), seconds.get("encoder", 0.0)
+    if not n_encoded or render_s <= 0 or encoder_s <= 0:
+        return ""
+    bound = "the encoder" if encoder_s >= render_s else "rendering"
+    return (
+        f"rendering {n_encoded / render_s:,.0f} images/s, encoder {n_encoded / encoder_s:,.0f} images/s "
+        f"(rendered ahead on a thread; {bound} bounds the encode stage)"
+    )
+
+
+__all__ = ["MAX_KEYS_SHOWN", "format_scores", "printed_rows", "score_rows", "spread_legend", "stage_rates"]

@@ -41,6 +41,7 @@ def fit_boosted_trees(
     *,
     n_stages: int = 100,
     learning_rate: float = 0.1,
+    random_ties: np.random.Generator | None = None,
 ) -> BoostedTrees:
     """Fit the equivalent of ``GradientBoostingClassifier(n_estimators=n_stages, learning_rate=...)``.
 
@@ -54,6 +55,12 @@ def fit_boosted_trees(
         Boosting stages (scikit-learn's ``n_estimators``).
     learning_rate : float
         Shrinkage of every leaf value.
+    random_ties : numpy.random.Generator, optional
+        Where several features give the same best split: None (default) takes the one whose cut
+        spans the most distinct values (invariant to permuting and rescaling features; DCI); a
+        generator takes a uniformly random one per node, drawn from it, as scikit-learn's random
+        feature order does (the downstream probe: its predictions then follow scikit-learn's
+        distribution over ``random_state``).
 
     Returns
     -------
@@ -85,6 +92,10 @@ def fit_boosted_trees(
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), n_columns))
     buffers = lane_buffers(n_lanes, n_features, n_samples, n_columns)
+    if random_ties is None:
+        tie_draws = np.full((n_stages, n_columns, HEAP_SIZE), -1.0)
+    else:
+        tie_draws = random_ties.random((n_stages, n_columns, HEAP_SIZE))
     # The fit runs on the features in their canonical order (see canonical_order) and its feature
     # indices are mapped back after: every sum and tie then follows the data, not the column order.
     data = sorted_features(x32)
@@ -95,7 +106,7 @@ def fit_boosted_trees(
         np.ascontiguousarray(data.ranks[canon]),
         data.inverse,
     )
-    boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers)
+    boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers, tie_draws)
     importance_sum = np.zeros(n_features, dtype=np.float64)
     for k in range(n_columns):  # columns in order, as one running sum
         importance_sum += ensemble.column_importance[k]
@@ -169,10 +180,12 @@ def lane_buffers(n_lanes: int, n_features: int, n_samples: int, n_columns: int) 
 
 
 @kernel(parallel=True)
-def boost(data, y, n_classes, learning_rate, ensemble, lanes):
+def boost(data, y, n_classes, learning_rate, ensemble, lanes, tie_draws):
     """All stages of one fit on :class:`SortedFeatures` ``data`` and encoded labels ``y``; fills ``ensemble``.
 
     ``lanes`` are the stacked buffers of :func:`lane_buffers`; their count is the number of threads.
+    ``tie_draws`` ``(n_stages, T, 15)``: per tree and heap slot, the draw of the tie rule (see
+    :func:`~._tree.best_split`; negative: deterministic).
     """
     # numba's parallel loops lose writes to arrays reached through a namedtuple (numba issues 5872,
     # 7135): the tuples are taken apart here and rebuilt inside the loops.
@@ -200,16 +213,18 @@ def boost(data, y, n_classes, learning_rate, ensemble, lanes):
             fit_data = SortedFeatures(order, x, ranks, inverse)
             results = Ensemble(feature, threshold, value, raw, column_importance, n_split_trees)
             for k in range(lane, n_columns, n_lanes):
-                grow_column_tree(fit_data, grad[k], hess[k], leaf_scale, buffers, results, stage, k, learning_rate)
+                grow_column_tree(
+                    fit_data, grad[k], hess[k], leaf_scale, buffers, results, stage, k, learning_rate, tie_draws[stage, k]
+                )
 
 
 @kernel()
-def grow_column_tree(data, g, h, leaf_scale, lane, ensemble, stage, k, learning_rate):
+def grow_column_tree(data, g, h, leaf_scale, lane, ensemble, stage, k, learning_rate, tie_draws):
     """Grow the tree of column ``k`` at ``stage``, add its shrunk leaves to ``ensemble.raw[k]`` and,
     if it splits at all, its importances to the column's sum."""
     lane.importance[:] = 0.0
     tree = HeapTree(ensemble.feature[stage, k], ensemble.threshold[stage, k], ensemble.value[stage, k])
-    nodes = grow_tree(data, g, h, leaf_scale, lane, tree, ensemble.raw[k], learning_rate)
+    nodes = grow_tree(data, g, h, leaf_scale, lane, tree, ensemble.raw[k], learning_rate, tie_draws)
     if nodes > 1:
         ensemble.n_split_trees[k] += 1
         for d in range(lane.importance.size):

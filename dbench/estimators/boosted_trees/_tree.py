@@ -53,12 +53,13 @@ class LaneBuffers(NamedTuple):
 
 
 @kernel()
-def grow_tree(data, g, h, leaf_scale, lane, tree, raw_column, learning_rate):
+def grow_tree(data, g, h, leaf_scale, lane, tree, raw_column, learning_rate, tie_draws):
     """Grow one tree on targets ``g`` (hessians ``h``), fill ``tree``, add its shrunk leaves to ``raw_column``.
 
     ``data`` is the fit's :class:`SortedFeatures`, ``lane`` a :class:`LaneBuffers` and ``tree`` a
-    :class:`HeapTree`; ``lane.importance`` receives the tree's impurity decreases. Returns the
-    number of nodes (1 means the tree is a lone leaf).
+    :class:`HeapTree`; ``lane.importance`` receives the tree's impurity decreases. ``tie_draws``
+    ``(15,)`` holds one uniform draw per heap slot for the random tie rule of :func:`best_split`
+    (negative: the deterministic rule). Returns the number of nodes (1 means the tree is a lone leaf).
     """
     n_features, n = data.order.shape
     starts = np.zeros(HEAP_SIZE, dtype=np.int64)
@@ -86,7 +87,7 @@ def grow_tree(data, g, h, leaf_scale, lane, tree, raw_column, learning_rate):
         best_pos = -1
         best_proxy = -np.inf
         if not (depth >= MAX_DEPTH or count < 2 or impurity <= EPSILON):
-            best_feature, best_pos, best_proxy = best_split(lists, data, g, start, end, total, lane)
+            best_feature, best_pos, best_proxy = best_split(lists, data, g, start, end, total, lane, tie_draws[slot])
         if best_feature < 0:
             value = leaf_value(lists[0], g, h, start, end, leaf_scale)
             tree.feature[slot] = -1
@@ -145,14 +146,18 @@ def node_impurity(total, sq_total, count):
 
 
 @kernel()
-def best_split(lists, data, g, start, end, total, lane):
+def best_split(lists, data, g, start, end, total, lane, tie_draw):
     """The node's split ``(feature, position, proxy)``; feature -1 when no feature can be cut.
 
     Features are scanned in groups of four (:func:`best_cuts4`; the last group repeats its last
     feature to fill up) into ``lane.proxy`` / ``lane.position``. Among features tied with the best
-    (within rounding), the split goes to the one whose cut spans the widest gap in global ranks,
-    then the lowest index: a choice that does not depend on the order of the latents nor on
-    monotone rescaling of any of them.
+    (within rounding), the split goes
+
+    * with ``tie_draw < 0``, to the one whose cut spans the widest gap in global ranks, then the lowest
+      index: a choice that does not depend on the order of the latents nor on monotone rescaling of
+      any of them;
+    * with ``0 <= tie_draw < 1``, to tied feature ``floor(tie_draw * n_tied)`` in index order: a
+      uniformly random one, as scikit-learn's first strictly best feature in its random feature order.
     """
     n_features = lists.shape[0]
     scan = lane.scan
@@ -173,6 +178,18 @@ def best_split(lists, data, g, start, end, total, lane):
         best_proxy = max(best_proxy, lane.proxy[d])
     best_feature = -1
     best_pos = -1
+    if tie_draw >= 0.0:
+        n_tied = 0
+        for d in range(n_features):
+            if lane.proxy[d] >= best_proxy * (1.0 - TIE_TOLERANCE) and lane.proxy[d] > -np.inf:
+                n_tied += 1
+        pick = min(int(tie_draw * n_tied), n_tied - 1)
+        for d in range(n_features):
+            if lane.proxy[d] >= best_proxy * (1.0 - TIE_TOLERANCE) and lane.proxy[d] > -np.inf:
+                if pick == 0:
+                    return d, lane.position[d], best_proxy
+                pick -= 1
+        return best_feature, best_pos, best_proxy
     best_gap = -1
     for d in range(n_features):
         if lane.proxy[d] >= best_proxy * (1.0 - TIE_TOLERANCE) and lane.proxy[d] > -np.inf:
