@@ -85,15 +85,7 @@ def fit_boosted_trees(
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), n_columns))
     boost(sorted_features(x32), y_encoded, n_classes, float(learning_rate), ensemble, lane_buffers(n_lanes, n_features, n_samples, n_columns))
-    importance_sum = np.zeros(n_features, dtype=np.float64)
-    for k in range(n_columns):  # columns in order, as one running sum
-        importance_sum += ensemble.column_importance[k]
-    n_relevant = int(ensemble.n_split_trees.sum())
-    if n_relevant == 0:
-        importances = np.zeros(n_features, dtype=np.float64)
-    else:
-        mean_importance = importance_sum / n_relevant
-        importances = mean_importance / np.sum(mean_importance)
+    importances = normalised_importances(ensemble.column_importance, ensemble.n_split_trees)
     return BoostedTrees(
         classes,
         init_raw,
@@ -104,6 +96,19 @@ def fit_boosted_trees(
         importances,
         np.ascontiguousarray(raw.T),
     )
+
+
+def normalised_importances(column_importance: np.ndarray, n_split_trees: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``feature_importances_`` from the summed importances of each tree column ``(T, F)``
+    and the number of split trees per column ``(T,)``: the mean over split trees, normalised to sum 1."""
+    importance_sum = np.zeros(column_importance.shape[1], dtype=np.float64)
+    for k in range(column_importance.shape[0]):  # columns in order, as one running sum
+        importance_sum += column_importance[k]
+    n_relevant = int(np.sum(n_split_trees))
+    if n_relevant == 0:
+        return np.zeros(column_importance.shape[1], dtype=np.float64)
+    mean_importance = importance_sum / n_relevant
+    return mean_importance / np.sum(mean_importance)
 
 
 def sorted_features(x32: np.ndarray) -> SortedFeatures:
