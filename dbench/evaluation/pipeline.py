@@ -230,6 +230,7 @@ def run_config(
     per_seed: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
     artifacts: dict[str, Any] = {}
+    estimators: dict[str, dict[str, str]] = {}
     for seed in cfg.seeds:
         scores: dict[str, dict[str, float]] = {}
         for name in cfg.metrics:
@@ -250,6 +251,8 @@ def run_config(
                 scores[name] = {k: float(v) for k, v in scored.scores.items()}
                 if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
                     artifacts[name] = scored.artifacts
+                if scored.estimator and name not in estimators:  # which estimator ran where
+                    estimators[name] = dict(scored.estimator)
             except (ValueError, DbenchError) as exc:
                 errors[name] = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t1
@@ -274,6 +277,7 @@ def run_config(
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
         per_seed=per_seed if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in seconds.items()},
+        estimators=estimators or None,
         n_encoded=int(table.n_encoded),
         errors=errors,
         status=status,

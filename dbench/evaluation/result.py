@@ -88,6 +88,13 @@ class SubmissionRecord(_Strict):
     code_url: str | None = Field(default=None, pattern=CODE_URL_PATTERN)
 
 
+class EstimatorRecord(_Strict):
+    """Which estimator a metric fitted and on which device (``"cpu"``, ``"cuda:0"``)."""
+
+    estimator: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64)
+
+
 class SeedRun(_Strict):
     """Scores of one metric seed."""
 
@@ -101,6 +108,9 @@ class EvaluationResult(_Strict):
     ``scores`` maps metric -> key -> value; with several seeds it holds the mean over seeds,
     ``scores_std`` the standard deviation and ``per_seed`` the individual runs. ``errors`` maps a
     metric that could not be scored to its one-line reason (the other metrics are still reported).
+    ``estimators`` (optional, written only when a metric reported one) maps a metric that fits a
+    model to the estimator that ran and its device, e.g. ``{"dci": {"estimator": "array_trees",
+    "device": "cuda:0"}}``.
     :attr:`artifacts` holds arrays for plots (e.g. DCI's importance matrix) in memory only; they are
     never written to the JSON. The model is frozen: change a copy (``model_copy(update=...)``).
     """
@@ -120,6 +130,7 @@ class EvaluationResult(_Strict):
     scores_std: Scores | None = None
     per_seed: list[SeedRun] | None = None
     seconds: dict[str, float] = Field(default_factory=dict)
+    estimators: dict[str, EstimatorRecord] | None = None
     n_encoded: StrictInt = Field(ge=0)
     errors: dict[str, str] = Field(default_factory=dict)
     status: Status
@@ -127,6 +138,13 @@ class EvaluationResult(_Strict):
     baseline: StrictBool = False
 
     _artifacts: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_estimators(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("estimators") is None:
+            data.pop("estimators", None)  # results without estimator records keep their old shape
+        return data
 
     @field_validator("environment", "metric_params", mode="before")
     @classmethod
@@ -257,6 +275,7 @@ __all__ = [
     "CODE_URL_PATTERN",
     "SCHEMA_VERSION",
     "EncoderRecord",
+    "EstimatorRecord",
     "EvaluationResult",
     "ProtocolRecord",
     "Scores",
