@@ -36,12 +36,12 @@ class Backend:
 
 def _cupy_backend() -> Backend:
     try:
-        import cupy  # noqa: F401
+        import cupy
         from array_api_compat import cupy as xp
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError("no CUDA device")
-    except Exception as exc:  # ImportError, CUDA driver errors
+    except Exception as exc:  # noqa: BLE001 - ImportError or any of CUDA's driver errors becomes one line
         raise DbenchError(
             f"backend 'cupy' is not available ({exc.__class__.__name__}: {exc}); "
             "install the GPU extra with `pip install dbench[gpu]` on a machine with a CUDA GPU, "

@@ -15,7 +15,8 @@ dim   feature                                tracks
 ====  =====================================  ========================================================
 
 ``z = (x - cx) + i (y - cy)`` in pixels, and ``<.>`` is the intensity-weighted mean over pixels.
-Every image is encoded on its own, so codes are deterministic and independent of the batch. Colour images are averaged over channels first.
+Every image is encoded on its own, so codes are deterministic and independent of the batch. Colour images are
+averaged over channels first.
 
 Use it with ``dbench check examples/numpy_encoder.py`` or ``dbench evaluate examples/numpy_encoder.py``.
 """
@@ -37,7 +38,7 @@ class MomentFeatures:
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         mass_map = np.asarray(images, dtype=np.float64).mean(axis=1)  # (N, H, W), colour -> intensity
-        n, height, width = mass_map.shape
+        _, height, width = mass_map.shape
         # Pixel centres, x to the right and y downwards.
         ys = np.arange(height, dtype=np.float64) + 0.5
         xs = np.arange(width, dtype=np.float64) + 0.5

@@ -32,7 +32,7 @@ _LAZY = {
     "latent_traversal": "reference_models.traversal",
 }
 
-__all__ = ["MODEL_NAMES", *_LAZY]
+__all__ = ["MODEL_NAMES"] + list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -51,7 +51,7 @@ def load_checkpoint(path: Path, *, expected_model: str | None = None) -> dict[st
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DbenchError(f"no checkpoint at {path}; train a model there first with `dbench train`") from None
-    except Exception as exc:  # torch raises many types for a truncated or foreign file
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated or foreign file
         raise DbenchError(
             f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); delete it to retrain"
         ) from None

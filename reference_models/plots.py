@@ -58,7 +58,7 @@ def plot_losses(run_dir: str | os.PathLike[str], path: str | os.PathLike[str], *
     steps = columns.pop("step")
     names = list(columns)
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.9 * len(names)), sharex=True, squeeze=False)
-    for axis, name in zip(axes[:, 0], names):
+    for axis, name in zip(axes[:, 0], names, strict=True):
         axis.plot(steps, columns[name], color="0.8", linewidth=0.6)
         axis.plot(steps, moving_average(columns[name], window), color="C0", linewidth=1.2)
         axis.set_ylabel(name)

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from dbench.errors import ConfigError, DbenchError
-from reference_models import MODEL_NAMES
-from reference_models import losses
+from reference_models import MODEL_NAMES, losses
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def result(
     proto = copy.deepcopy(protocol or RESOLVED)
     seeds = [0, 1, 2] if stds else list(proto["seeds"])
     table: dict[str, dict[str, float]] = {}
-    for column, value in zip(RANKING, scores):
+    for column, value in zip(RANKING, scores, strict=True):
         metric, key = column.split(".")
         table.setdefault(metric, {})[key] = value
     data: dict[str, Any] = {
@@ -81,7 +81,7 @@ def result(
     if baseline:
         data["encoder"]["name"] = name
     if stds:
-        data["scores_std"] = {m: {k: s for k in keys} for (m, keys), s in zip(table.items(), stds)}
+        data["scores_std"] = {m: {k: s for k in keys} for (m, keys), s in zip(table.items(), stds, strict=True)}
         data["per_seed"] = [{"seed": s, "scores": table} for s in seeds]
         data["protocol"]["resolved"] = dict(proto, seeds=seeds, aggregate="mean_std")
         data["protocol"]["hash"] = hash_resolved(data["protocol"]["resolved"])

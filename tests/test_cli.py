@@ -111,7 +111,7 @@ def test_list_metrics_shows_each_declaration():
     assert proc.returncode == 0, proc.stderr
     blocks = proc.stdout.strip().split("\n\n")
     assert len(blocks) == len(METRIC_NAMES)
-    for name, block in zip(METRIC_NAMES, blocks):
+    for name, block in zip(METRIC_NAMES, blocks, strict=True):
         described = get_metric(name).describe()
         assert block.startswith(f"{name}: {described['description']}\n")
         for param in described["params"]:

@@ -219,7 +219,7 @@ def test_color_dsprites_paints_the_sprite_with_one_colour_in_half_to_one():
     imgs = data.images(idx)
     masks = TINY.images(idx)[:, 0] > 0
     assert imgs.dtype == np.float32 and imgs.shape == (3, 3, 64, 64)
-    for img, mask in zip(imgs, masks):
+    for img, mask in zip(imgs, masks, strict=True):
         assert np.all(img[:, ~mask] == 0)
         colour = img[:, mask]
         assert np.all(colour == colour[:, :1])  # one colour per image
@@ -235,7 +235,7 @@ def test_noisy_dsprites_puts_a_white_sprite_on_uniform_noise():
     imgs = data.images(idx)
     masks = TINY.images(idx)[:, 0] > 0
     assert imgs.shape == (2, 3, 64, 64) and imgs.dtype == np.float32
-    for img, mask in zip(imgs, masks):
+    for img, mask in zip(imgs, masks, strict=True):
         assert np.all(img[:, mask] == 1.0)
         background = img[:, ~mask]
         assert background.min() >= 0.0 and background.max() < 1.0
@@ -271,7 +271,7 @@ def test_registry_names_and_instances():
 
 
 def test_registry_errors_are_one_line_and_say_what_to_do(monkeypatch, tmp_path):
-    with pytest.raises(DatasetError, match="known datasets: .*tiny_dsprites") as err:
+    with pytest.raises(DatasetError, match=r"known datasets: .*tiny_dsprites") as err:
         get_dataset("dsprite")
     assert "\n" not in str(err.value)
     with pytest.raises(DatasetError, match="takes no options"):

@@ -53,7 +53,7 @@ def test_mpi3d_errors(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=r"expected \(1036800, 64, 64, 3\)"):
         MPI3D(path, variant="complex")
     monkeypatch.delenv("DBENCH_DATA_DIR", raising=False)
-    with pytest.raises(DatasetError, match="mpi3d_real.npz not found.*--data-dir"):
+    with pytest.raises(DatasetError, match=r"mpi3d_real.npz not found.*--data-dir"):
         get_dataset("mpi3d_real")
 
 

@@ -88,13 +88,14 @@ def test_values_inconsistent_with_classes_are_rejected(tmp_path, arrays):
     values = arrays["latents_values"].copy()
     values[5, 2] += 0.01
     with pytest.raises(DatasetError, match="disagree with latents_classes for factor 'scale'"):
-        OfficialDSprites(write(tmp_path / "v.npz", corrupt(arrays, latents_values=values), compressed=True), factor_sizes=TINY.factor_sizes)
+        path = write(tmp_path / "v.npz", corrupt(arrays, latents_values=values), compressed=True)
+        OfficialDSprites(path, factor_sizes=TINY.factor_sizes)
 
 
 def test_not_a_zip_file_is_a_dataset_error(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip")
-    with pytest.raises(DatasetError, match="not a readable .npz"):
+    with pytest.raises(DatasetError, match=r"not a readable .npz"):
         OfficialDSprites(path)
 
 

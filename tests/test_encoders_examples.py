@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_numpy_example_features_track_the_factors(tiny):
     # The shape feature separates the three shapes completely: their value ranges do not overlap.
     shape = factors[:, names.index("shape")]
     ranges = sorted((codes[shape == s, 9].min(), codes[shape == s, 9].max()) for s in range(3))
-    assert all(low_next > high for (_, high), (low_next, _) in zip(ranges, ranges[1:])), ranges
+    assert all(low_next > high for (_, high), (low_next, _) in itertools.pairwise(ranges)), ranges
 
 
 def test_numpy_example_does_not_need_torch():

@@ -276,7 +276,10 @@ def test_file_fingerprints_are_stable_and_differ_between_files(tmp_path):
 
 
 def test_declared_fingerprint_is_mixed_into_the_file_hash(tmp_path):
-    source = "class E:\n    fingerprint = '{}'\n    def encode(self, x):\n        return x.reshape(len(x), -1)[:, :2]\n\nencoder = E()\n"
+    source = (
+        "class E:\n    fingerprint = '{}'\n    def encode(self, x):\n        return x.reshape(len(x), -1)[:, :2]\n\n"
+        "encoder = E()\n"
+    )
     one = load_encoder(_write(tmp_path, "v.py", source.format("weights-v1"))).fingerprint
     two = load_encoder(_write(tmp_path, "v.py", source.format("weights-v2"))).fingerprint
     assert one != two

@@ -163,5 +163,7 @@ def test_images_must_be_four_dimensional():
 
 
 def test_a_loaded_encoder_called_gives_the_mean_codes(images):
-    pair = lambda x: (_codes(x), np.full((x.shape[0], 3), -4.0))  # noqa: E731
+    def pair(x):
+        return _codes(x), np.full((x.shape[0], 3), -4.0)
+
     np.testing.assert_array_equal(load_encoder(pair)(images), _codes(images))

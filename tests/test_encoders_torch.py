@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dbench.encoders import load_encoder
+from dbench.errors import EncoderError
+
 torch = pytest.importorskip("torch")
 
 # Building TorchScript test files with a torch that deprecates TorchScript.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:torch.*")
-
-from dbench.encoders import load_encoder  # noqa: E402
-from dbench.errors import EncoderError  # noqa: E402
 
 N = 4
 
@@ -89,7 +89,8 @@ def test_tensor_outputs_with_grad_and_half_precision(images):
     def with_grad(x):
         return torch.from_numpy(x).flatten(1) @ weight  # requires_grad output
 
-    np.testing.assert_allclose(load_encoder(with_grad).encode(images).mean, images.reshape(N, -1).sum(1)[:, None].repeat(2, 1), rtol=1e-5)
+    expected = images.reshape(N, -1).sum(1)[:, None].repeat(2, 1)
+    np.testing.assert_allclose(load_encoder(with_grad).encode(images).mean, expected, rtol=1e-5)
     half = load_encoder(lambda x: torch.from_numpy(x).flatten(1)[:, :3].half()).encode(images).mean
     assert half.dtype == np.float32
     bf16 = load_encoder(lambda x: torch.from_numpy(x).flatten(1)[:, :3].bfloat16()).encode(images).mean

@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from leaderboard_data import RANKING, demo_results, resolved, result, write_results
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from leaderboard_data import RANKING, demo_results, resolved, result, write_results  # noqa: E402
-
-from dbench.errors import ConfigError  # noqa: E402
-from dbench.evaluation.result import read_result, validate_result  # noqa: E402
-from dbench.leaderboard.build import (  # noqa: E402
+from dbench.errors import ConfigError
+from dbench.evaluation.result import read_result, validate_result
+from dbench.leaderboard.build import (
     build_leaderboard,
     collect_results,
     format_score,
@@ -82,7 +78,7 @@ def test_per_seed_must_match_seeds():
         validate_result(data, "r.json")
     data = result("m", (0.5, 0.4, 0.3), stds=(0.01, 0.02, 0.03))
     data["scores_std"]["mig"]["other"] = 0.1
-    with pytest.raises(ConfigError, match="scores_std.mig has keys missing from scores: other"):
+    with pytest.raises(ConfigError, match=r"scores_std.mig has keys missing from scores: other"):
         validate_result(data, "r.json")
 
 
@@ -132,7 +128,7 @@ def test_bad_files_are_refused_by_name_and_the_rest_are_ranked(tmp_path):
 
 
 def test_missing_results_folder_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="--results .*no such folder"):
+    with pytest.raises(ConfigError, match=r"--results .*no such folder"):
         collect_results(tmp_path / "nowhere")
 
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from leaderboard_data import demo_results, result, write_results
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from leaderboard_data import demo_results, result, write_results  # noqa: E402
-
-from dbench.leaderboard.build import build_leaderboard  # noqa: E402
+from dbench.leaderboard.build import build_leaderboard
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
@@ -87,7 +83,7 @@ def test_rows_start_in_rank_order_with_baselines_marked(page):
     driver, _ = page
     # The three-seed table sorts first (groups are ordered by protocol hash); find the demo table.
     tables = driver.find_elements(By.CSS_SELECTOR, "table.board")
-    index = [i for i, _ in enumerate(tables) if "ada-v2" in _entries(driver, i)][0]
+    index = next(i for i, _ in enumerate(tables) if "ada-v2" in _entries(driver, i))
     assert _entries(driver, index) == ["ada-v2", "carol", "bob-v1", "factor-vae", "beta-vae"]
     baselines = tables[index].find_elements(By.CSS_SELECTOR, "tbody tr.baseline")
     assert [row.get_attribute("data-entry") for row in baselines] == ["factor-vae", "beta-vae"]
@@ -97,7 +93,7 @@ def test_rows_start_in_rank_order_with_baselines_marked(page):
 
 def test_clicking_a_header_reorders_rows(page):
     driver, _ = page
-    index = [i for i in range(2) if "ada-v2" in _entries(driver, i)][0]
+    index = next(i for i in range(2) if "ada-v2" in _entries(driver, i))
     header = _header(driver, "mig.mig", index)
     header.find_element("css selector", "button").click()
     assert header.get_attribute("aria-sort") == "descending"

@@ -45,7 +45,7 @@ def _sklearn_paths(ref: LogisticRegressionCV) -> np.ndarray:
 
 
 def _assert_same_decisions(ours, ref: LogisticRegressionCV, x: np.ndarray) -> None:
-    assert ours.C == ref.C_[0]
+    assert ref.C_[0] == ours.C
     np.testing.assert_array_equal(ours.Cs, ref.Cs_)
     np.testing.assert_array_equal(ours.n_iter, ref.n_iter_[0])
     np.testing.assert_array_equal(ours.scores, ref.scores_[next(iter(ref.scores_))])

@@ -4,6 +4,7 @@ parameters through them (a Python call, a protocol file, ``protocols validate``,
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import json
 import math
@@ -164,11 +165,13 @@ def test_huge_values_are_cut_to_an_excerpt():
 
 def test_rules_between_parameters():
     downstream = get_metric("downstream_task")
-    with pytest.raises(ParameterError, match=r"n_train_sizes: got \[3\]; allowed: min\(n_train_sizes\) >= n_folds with n_folds=5"):
+    rule = r"n_train_sizes: got \[3\]; allowed: min\(n_train_sizes\) >= n_folds with n_folds=5"
+    with pytest.raises(ParameterError, match=rule):
         downstream.resolve({"n_train_sizes": [3]})
     downstream.validate({"n_train_sizes": [3]})  # a partial mapping: the rule needs n_folds too
     assert downstream.resolve({"n_train_sizes": [3], "n_folds": 3})["n_train_sizes"] == [3]
-    with pytest.raises(ParameterError, match=r"metrics\.beta_vae\.batch_size: got 1000; allowed: batch_size \* \(n_train \+ n_eval\) <= 20_000_000"):
+    rule = r"metrics\.beta_vae\.batch_size: got 1000; allowed: batch_size \* \(n_train \+ n_eval\) <= 20_000_000"
+    with pytest.raises(ParameterError, match=rule):
         get_metric("beta_vae").resolve({"batch_size": 1000, "n_train": 1_000_000})
     with pytest.raises(ParameterError, match=r"metrics\.few_shot\.n_draws"):
         get_metric("few_shot").resolve({"n_draws": 1000, "n_pool": 1_000_000})
@@ -252,12 +255,12 @@ def test_registry_is_one_table_of_private_modules_without_duplicates():
         index([Entry("a", "dbench.metrics._a"), Entry("a", "dbench.metrics._b")])
     with pytest.raises(ValueError, match="public function 'f' is registered twice"):
         index([Entry("a", "dbench.metrics._a", "f"), Entry("b", "dbench.metrics._b", "f")])
-    with pytest.raises(ValueError, match="private module of dbench.metrics"):
+    with pytest.raises(ValueError, match=r"private module of dbench.metrics"):
         index([Entry("a", "dbench.probes.a")])
     with pytest.raises(ValueError, match="unknown metric 'mgi'; known metrics: beta_vae"):
         get_metric("mgi")
     with pytest.raises(AttributeError):
-        dbench.metrics.no_such_function  # noqa: B018
+        dbench.metrics.no_such_function  # noqa: B018 - the attribute access itself must raise
 
 
 def test_modules_and_functions_no_longer_share_a_name():
@@ -266,6 +269,20 @@ def test_modules_and_functions_no_longer_share_a_name():
     assert module.SPEC.name == "mig"
     assert dbench.metrics.mig is module.mig and callable(dbench.metrics.mig)
     assert {"mig", "dci", "beta_vae", "MetricSpec", "DegenerateInputWarning"} <= set(dir(dbench.metrics))
+
+
+def test_type_checkers_see_every_lazily_re_exported_function():
+    """The ``if TYPE_CHECKING:`` block of dbench.metrics imports exactly the registry's public functions."""
+    tree = ast.parse(Path(dbench.metrics.__file__).read_text())
+    blocks = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    assert len(blocks) == 1
+    declared = {
+        alias.asname or alias.name: statement.module
+        for statement in blocks[0].body
+        if isinstance(statement, ast.ImportFrom)
+        for alias in statement.names
+    }
+    assert declared == dbench.metrics.PUBLIC_FUNCTIONS
 
 
 def test_importing_the_metrics_package_is_cheap():
@@ -299,8 +316,10 @@ def _protocol(tmp_path, metrics_yaml: str):
         ("  irs: {diff_quantile: .nan}", "metrics.irs.diff_quantile: got nan; allowed: a number in (0, 1]"),
         ("  sap: {solver: newton}", "metrics.sap.solver: got 'newton'; allowed: one of 'batched', 'sklearn'"),
         ("  few_shot: {shots: [1, 0]}", "metrics.few_shot.shots: got [1, 0]; allowed: a list of 1 to 10 distinct"),
-        ("  downstream_task: {n_train_sizes: [3]}", "metrics.downstream_task.n_train_sizes: got [3]; allowed: min(n_train_sizes) >= n_folds"),
-        ("  beta_vae: {batch_size: 100000, n_train: 1000000}", "metrics.beta_vae.batch_size: got 100000; allowed: batch_size * (n_train + n_eval)"),
+        ("  downstream_task: {n_train_sizes: [3]}",
+         "metrics.downstream_task.n_train_sizes: got [3]; allowed: min(n_train_sizes) >= n_folds"),
+        ("  beta_vae: {batch_size: 100000, n_train: 1000000}",
+         "metrics.beta_vae.batch_size: got 100000; allowed: batch_size * (n_train + n_eval)"),
     ],
 )
 def test_protocols_validate_refuses_what_evaluate_would_fail_on(tmp_path, capsys, line, expected):

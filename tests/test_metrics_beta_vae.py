@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from dbench.datasets.base import indices_to_factors
-import dbench.metrics._beta_vae as bv
-from dbench.metrics._validation import DegenerateInputWarning
 from sampling_metric_data import (
     BACKENDS,
     GridDataset,
@@ -21,6 +17,10 @@ from sampling_metric_data import (
     plan_codes_from_table,
     score_exact_case,
 )
+
+import dbench.metrics._beta_vae as bv
+from dbench.datasets.base import indices_to_factors
+from dbench.metrics._validation import DegenerateInputWarning
 
 SMALL = {"batch_size": 16, "n_train": 200, "n_eval": 100}
 
@@ -147,11 +147,11 @@ def test_bad_codes_and_inputs_are_named():
     plan = _plan(dataset)
     codes = plan_codes_from_table(plan, factor_table(dataset))
     with pytest.raises(ValueError, match="train_b"):
-        bv.SPEC.score(plan, {**codes, "train_b": codes["train_b"][:5]}, SMALL).scores
+        bv.SPEC.score(plan, {**codes, "train_b": codes["train_b"][:5]}, SMALL)
     with pytest.raises(ValueError, match="NaN"):
-        bv.SPEC.score(plan, {**codes, "eval_a": np.full_like(codes["eval_a"], np.nan)}, SMALL).scores
+        bv.SPEC.score(plan, {**codes, "eval_a": np.full_like(codes["eval_a"], np.nan)}, SMALL)
     with pytest.raises(ValueError, match="missing"):
-        bv.SPEC.score(plan, {k: v for k, v in codes.items() if k != "eval_b"}, SMALL).scores
+        bv.SPEC.score(plan, {k: v for k, v in codes.items() if k != "eval_b"}, SMALL)
     with pytest.raises(ValueError, match="seed"):
         bv.beta_vae(dataset, TableEncoder(dataset, factor_table(dataset)), seed=None, **SMALL)
     with pytest.raises(ValueError, match="dataset"):

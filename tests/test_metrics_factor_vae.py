@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from dbench.datasets.base import indices_to_factors
-import dbench.metrics._factor_vae as fv
-from dbench.metrics._validation import DegenerateInputWarning
 from sampling_metric_data import (
     BACKENDS,
     GridDataset,
@@ -21,6 +17,10 @@ from sampling_metric_data import (
     plan_codes_from_table,
     score_exact_case,
 )
+
+import dbench.metrics._factor_vae as fv
+from dbench.datasets.base import indices_to_factors
+from dbench.metrics._validation import DegenerateInputWarning
 
 SMALL = {"batch_size": 16, "n_train": 200, "n_eval": 100, "n_variance_estimate": 200, "prune_threshold": 0.05}
 
@@ -143,9 +143,9 @@ def test_bad_codes_are_named():
     plan = _plan(dataset)
     codes = plan_codes_from_table(plan, factor_table(dataset))
     with pytest.raises(ValueError, match=r"codes\['train'\] has 3 latents but codes\['variance'\] has 2"):
-        fv.SPEC.score(plan, {**codes, "variance": codes["variance"][:, :2]}, SMALL).scores
+        fv.SPEC.score(plan, {**codes, "variance": codes["variance"][:, :2]}, SMALL)
     with pytest.raises(ValueError, match="inf"):
-        fv.SPEC.score(plan, {**codes, "train": np.full_like(codes["train"], np.inf)}, SMALL).scores
+        fv.SPEC.score(plan, {**codes, "train": np.full_like(codes["train"], np.inf)}, SMALL)
 
 
 @pytest.mark.parametrize("case", range(len(dlib_golden("factor_vae")["exact"])))

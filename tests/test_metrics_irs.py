@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from metric_cases import GOLDEN_CASES, dlib_case
 
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._irs import irs
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_irs.json").read_text())
 

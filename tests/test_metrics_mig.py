@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import mutual_info_score
 from metric_cases import GOLDEN_CASES, dlib_case
+from sklearn.metrics import mutual_info_score
 
 from dbench.metrics._discretize import compact_labels, discrete_entropy, histogram_discretize, mutual_info_matrix
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._mig import mig
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_mig.json").read_text())
 

@@ -9,21 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from metric_cases import GOLDEN_CASES, dlib_case
 from scipy.special import logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from metric_cases import GOLDEN_CASES, dlib_case
 
 from dbench.estimators.exact_logistic import exact_logistic_regression
 from dbench.estimators.exact_logistic._objective import multinomial_loss_gradient
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._modularity import (
     explicitness,
     macro_roc_auc,
     modularity_explicitness,
     modularity_from_mutual_information,
 )
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_modularity.json").read_text())
 

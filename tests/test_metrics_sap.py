@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from metric_cases import GOLDEN_CASES, dlib_case
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
-from metric_cases import GOLDEN_CASES, dlib_case
 
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._sap import SVC_C, _classes, _penalties, fit_linear_svc_1d, sap, sap_score_matrix
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_sap.json").read_text())
 
@@ -26,7 +26,7 @@ def test_batched_solver_finds_liblinears_optimum(n_classes):
     y[: n // 3] = 0  # unbalanced classes exercise class_weight="balanced"
     x = y + 1.5 * rng.standard_normal(n) + 3.0
     model = LinearSVC(C=SVC_C, class_weight="balanced", tol=1e-10, max_iter=100_000).fit(x[:, None], y)
-    values, ids, sizes = _classes(np, y[:, None])
+    _, ids, sizes = _classes(np, y[:, None])
     counts = np.bincount(y, minlength=n_classes)
     c_pos, c_neg = _penalties(counts.astype(float), sizes, n)
     w, b = fit_linear_svc_1d(x, ids, np.concatenate([[0], np.cumsum(counts)]), c_pos, c_neg)

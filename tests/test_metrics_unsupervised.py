@@ -10,8 +10,8 @@ import pytest
 import scipy.linalg
 from metric_cases import GOLDEN_CASES, dlib_case
 
-from dbench.metrics._validation import DegenerateInputWarning
 from dbench.metrics._unsupervised import gaussian_wasserstein_correlation, unsupervised
+from dbench.metrics._validation import DegenerateInputWarning
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "dlib_golden_unsupervised.json").read_text())
 

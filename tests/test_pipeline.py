@@ -160,5 +160,6 @@ def test_scores_outside_their_declaration_are_that_metrics_error(monkeypatch):
     result = _run(CountingEncoder())
     assert "mig" not in result.scores and "sap" in result.scores
     assert result.status == "partial"
-    assert result.errors["mig"].startswith("metrics.mig: score 'mig' = ") and "outside its declared range [0.0, 1.0]" in result.errors["mig"]
+    assert result.errors["mig"].startswith("metrics.mig: score 'mig' = ")
+    assert "outside its declared range [0.0, 1.0]" in result.errors["mig"]
     assert "\n" not in result.errors["mig"]

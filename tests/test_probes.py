@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
+from sampling_metric_data import GridDataset
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
@@ -21,7 +22,6 @@ from dbench.metrics._validation import DegenerateInputWarning
 from dbench.probes import downstream, few_shot
 from dbench.probes.plots import plot_learning_curves
 from dbench.probes.summaries import dlib_keys, learning_curves, log_curve_area, sample_efficiency, summarize
-from sampling_metric_data import GridDataset
 
 SIZES = (3, 4, 6)
 
@@ -99,7 +99,7 @@ def test_gradient_boosting_matches_sklearn():
 
 def test_deterministic_per_seed_and_backend_agreement():
     plan_a, scores_a = _downstream("noise", sizes=(30,), seed=3)
-    plan_b, scores_b = _downstream("noise", sizes=(30,), seed=3)
+    _, scores_b = _downstream("noise", sizes=(30,), seed=3)
     assert scores_a == scores_b
     torch = pytest.importorskip("torch")
     params = downstream.SPEC.resolve({"n_train_sizes": [30], "n_test": 400, "predictors": ["logistic_regression_cv"]})
@@ -130,7 +130,8 @@ def test_downstream_bad_params():
 def _few_shot(kind: str, continuous=(), shots=(1, 5, "all"), seed=0, probes=("linear", "knn")):
     dataset = GridDataset(SIZES)
     params = few_shot.SPEC.resolve(
-        {"n_pool": 1000, "n_test": 300, "shots": list(shots), "n_draws": 3, "continuous_factors": list(continuous), "probes": list(probes)}
+        {"n_pool": 1000, "n_test": 300, "shots": list(shots), "n_draws": 3, "continuous_factors": list(continuous),
+         "probes": list(probes)}
     )
     plan = few_shot.SPEC.plan(dataset, np.random.default_rng(seed), params)
     return plan, few_shot.SPEC.score(plan, _codes(dataset, plan.requests, kind), params).scores

@@ -270,7 +270,8 @@ _DROP = object()
     ({"datasets": ["dsprite"]}, "x.yaml: datasets.0: unknown dataset 'dsprite'; allowed: dsprites, tiny_dsprites"),
     ({"batch_size": 0}, "x.yaml: batch_size: Input should be greater than or equal to 1"),
     ({"ranking": ["mig"]}, "x.yaml: ranking.0: 'mig' must be 'metric.score_key'"),
-    ({"ranking": ["dci.disentanglement"]}, "x.yaml: ranking.0: 'dci.disentanglement' must be 'metric.score_key' with metric one of the protocol's metrics (mig)"),
+    ({"ranking": ["dci.disentanglement"]},
+     "x.yaml: ranking.0: 'dci.disentanglement' must be 'metric.score_key' with metric one of the protocol's metrics (mig)"),
 ])
 def test_invalid_protocol_gives_one_line_naming_key_and_allowed(registry, tmp_path, changes, expected):
     import yaml
@@ -297,7 +298,7 @@ def test_parameter_check_uses_the_registry_spec(monkeypatch):
                       scores=(ScoreKey("mig", 0.0, 1.0, True, "fake"),), plan_fn=None, score_fn=None)
     monkeypatch.setattr(dbench.metrics, "get_metric", lambda name: spec)
     monkeypatch.setattr(dbench.datasets, "DATASETS", {"dsprites": None}, raising=False)
-    with pytest.raises(ConfigError, match="metrics.mig.n_train: unknown parameter; allowed: only_this"):
+    with pytest.raises(ConfigError, match=r"metrics.mig.n_train: unknown parameter; allowed: only_this"):
         P.protocol_from_dict(_variant(metrics={"mig": {"n_train": 5}}), "x.yaml")
     assert P.resolve_protocol(_variant(metrics={"mig": {"only_this": 2}}))["metrics"] == {"mig": {"only_this": 2}}
 

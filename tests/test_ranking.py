@@ -46,7 +46,7 @@ def test_metric_and_mean_ranks():
     assert ranks[rank_column("a")].tolist() == [1, 2, 2]
     assert ranks[rank_column("b")].tolist() == [3, 1, 2]
     assert mean_ranks(table, ["a", "b"]).to_dict() == {"x": 2.0, "y": 1.5, "z": 2.0}
-    with pytest.raises(ValueError, match="no column.*'c'"):
+    with pytest.raises(ValueError, match=r"no column.*'c'"):
         metric_ranks(table, ["a", "c"])
 
 
@@ -131,7 +131,7 @@ def test_empty_table_and_bad_arguments():
     assert empty.empty and {MEAN_RANK, POSITION, rank_column("m1")} <= set(empty.columns)
     with pytest.raises(ValueError, match="score_columns is empty"):
         challenge_ranking(_entries([("a", "p", 0, 1, 1, 1)]), [])
-    with pytest.raises(ValueError, match="no column.*'team'"):
+    with pytest.raises(ValueError, match=r"no column.*'team'"):
         challenge_ranking(_entries([("a", "p", 0, 1, 1, 1)]), ["m1"], participant="team")
 
 

@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reference_models import losses  # noqa: E402
+from reference_models import losses  # noqa: E402 - imports torch: only after the importorskip
 
 
-def _generator(seed: int) -> "torch.Generator":
+def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 

@@ -8,13 +8,14 @@ import csv
 import numpy as np
 import pytest
 
+from dbench.errors import ConfigError, DbenchError
+
 torch = pytest.importorskip("torch")
 
-from dbench.errors import ConfigError, DbenchError  # noqa: E402
-from reference_models import training  # noqa: E402
-from reference_models.checkpoint import load_checkpoint, load_run  # noqa: E402
-from reference_models.export import load_exported_encoder  # noqa: E402
-from reference_models.training import train  # noqa: E402
+from reference_models import training  # noqa: E402 - imports torch: only after the importorskip
+from reference_models.checkpoint import load_checkpoint, load_run  # noqa: E402 - imports torch: only after the importorskip
+from reference_models.export import load_exported_encoder  # noqa: E402 - imports torch: only after the importorskip
+from reference_models.training import train  # noqa: E402 - imports torch: only after the importorskip
 
 TINY = "tiny_dsprites"
 
@@ -33,7 +34,7 @@ def _train(model: str, out, steps: int, **kwargs):
     return train(model, steps=steps, out_dir=out, **{**options, **kwargs})
 
 
-def _weights(run_dir) -> dict[str, "torch.Tensor"]:
+def _weights(run_dir) -> dict[str, torch.Tensor]:
     return load_checkpoint(run_dir / "checkpoint.pt")["model_state"]
 
 

@@ -66,7 +66,7 @@ def test_artifacts_stay_in_memory():
     assert "artifacts" not in result.to_dict()
     copy = result.model_copy(update={"baseline": True})
     assert copy.baseline and copy.artifacts is not None and "dci" in copy.artifacts
-    with pytest.raises(ConfigError, match="r.json: artifacts: unknown key"):
+    with pytest.raises(ConfigError, match=r"r.json: artifacts: unknown key"):
         validate_result({**result.to_dict(), "artifacts": {}}, "r.json")
 
 

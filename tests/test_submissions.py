@@ -48,7 +48,8 @@ def encode(images):
 
 BAD_ENCODERS = {
     "hangs": "import time\n\ndef encode(images):\n    while True:\n        time.sleep(1)\n",
-    "hog": "import numpy as np\n\ndef encode(images):\n    big = np.ones((1 << 31,), dtype=np.float64)\n    return big[: images.shape[0] * 3].reshape(-1, 3)\n",
+    "hog": "import numpy as np\n\ndef encode(images):\n    big = np.ones((1 << 31,), dtype=np.float64)\n"
+           "    return big[: images.shape[0] * 3].reshape(-1, 3)\n",
     "raises": "def encode(images):\n    raise RuntimeError('my model is broken')\n",
     "nan": "import numpy as np\n\ndef encode(images):\n    return np.full((images.shape[0], 3), np.nan)\n",
 }
@@ -72,6 +73,7 @@ def protocol_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # ~25 s: waits out the hanging encoder's wall-time limit, among six sandboxed runs
 def test_good_submission_scores_and_bad_ones_fail_with_reasons(tmp_path, protocol_file):
     limits = Limits(wall_seconds=25, memory_bytes=3 << 30)
     good = score_submission(_submission(tmp_path, "good", {"encoder.py": GOOD_ENCODER}),
@@ -148,7 +150,7 @@ def test_archive_submission_and_metadata_errors(tmp_path, protocol_file):
     no_meta = tmp_path / "nometa"
     no_meta.mkdir()
     (no_meta / "codes.npz").write_bytes(b"")
-    with pytest.raises(ConfigError, match="submission.yaml"):
+    with pytest.raises(ConfigError, match=r"submission.yaml"):
         open_submission(no_meta)
 
     two = _submission(tmp_path, "two", {"encoder.py": GOOD_ENCODER, "codes.npz": b""})

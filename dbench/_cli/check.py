@@ -19,11 +19,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dbench.encoders import check_encoder
 
-    kwargs = {}
+    dataset = None
     if args.dataset:
         from dbench.datasets import get_dataset
 
-        kwargs["dataset"] = get_dataset(args.dataset, data_dir=args.data_dir)
-    report = check_encoder(args.encoder, **kwargs)
+        dataset = get_dataset(args.dataset, data_dir=args.data_dir)
+    report = check_encoder(args.encoder, dataset=dataset)
     print(report.format_table())
     return EXIT_OK if report.passed else EXIT_FAILED

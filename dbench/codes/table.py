@@ -164,4 +164,3 @@ def _progress_bar(total: int, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="img", unit_scale=True, dynamic_ncols=True, leave=False)
-

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from dbench.errors import DatasetError
 
@@ -59,7 +60,7 @@ def check_array(
     shape: tuple[int, ...],
     dtype: np.dtype,
     expected_shape: tuple[int, ...],
-    expected_dtype: np.dtype | str,
+    expected_dtype: npt.DTypeLike,
 ) -> None:
     """DatasetError naming the file, the key and what differs, when shape or dtype are not as expected."""
     expected_dtype = np.dtype(expected_dtype)

@@ -29,10 +29,15 @@ class GroundTruthDataset(Protocol):
         ``(C, H, W)`` of one image.
     """
 
-    name: str
-    factor_names: tuple[str, ...]
-    factor_sizes: tuple[int, ...]
-    observation_shape: tuple[int, int, int]
+    # Read-only (properties for type checkers): a dataset may store them as attributes or properties.
+    @property
+    def name(self) -> str: ...
+    @property
+    def factor_names(self) -> tuple[str, ...]: ...
+    @property
+    def factor_sizes(self) -> tuple[int, ...]: ...
+    @property
+    def observation_shape(self) -> tuple[int, int, int]: ...
 
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         """Real-valued factor values, float64 ``(n, n_factors)``, for integer factor indices ``(n, n_factors)``."""

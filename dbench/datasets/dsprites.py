@@ -89,7 +89,7 @@ class _MaskBank:
         if not np.any(needed & ~self._ready):
             return
         with self._lock:
-            for s, c in zip(*np.nonzero(needed & ~self._ready)):
+            for s, c in zip(*np.nonzero(needed & ~self._ready), strict=True):
                 self._masks[s, c] = render_rotations(
                     SHAPE_NAMES[s], SPRITE_SIZE_PX * SCALE_VALUES[c], ORIENTATION_VALUES, _BIG, _BIG_CENTRE
                 )
@@ -136,7 +136,7 @@ class DSprites:
             if len(self.factor_indices) != len(FACTOR_SIZES):
                 raise ValueError(f"factor_indices must give one index tuple per factor {FACTOR_NAMES}")
             lookup = tuple(np.asarray(ix, dtype=np.int64) for ix in self.factor_indices)
-            for name, ix, n in zip(FACTOR_NAMES, lookup, FACTOR_SIZES):
+            for name, ix, n in zip(FACTOR_NAMES, lookup, FACTOR_SIZES, strict=True):
                 if ix.ndim != 1 or ix.size == 0 or np.any(ix < 0) or np.any(ix >= n) or np.any(np.diff(ix) <= 0):
                     raise ValueError(f"factor_indices for {name!r} must be ascending indices in [0, {n}); got {ix.tolist()}")
         object.__setattr__(self, "_lookup", lookup)

@@ -25,7 +25,9 @@ from dbench.datasets._files import NpzFile, check_array, find_data_file
 from dbench.datasets.dsprites import _check_indices
 from dbench.errors import DatasetError
 
-MPI3D_FACTOR_NAMES = ("object_color", "object_shape", "object_size", "camera_height", "background_color", "first_dof", "second_dof")
+MPI3D_FACTOR_NAMES = (
+    "object_color", "object_shape", "object_size", "camera_height", "background_color", "first_dof", "second_dof"
+)
 MPI3D_FACTOR_SIZES = {
     "toy": (4, 4, 2, 3, 3, 40, 40),
     "realistic": (4, 4, 2, 3, 3, 40, 40),
@@ -65,9 +67,8 @@ class MPI3D:
             npz.require("images")
             shape, dtype, _ = npz.header("images")
             check_array(self.name, self.path, "images", shape, dtype, (int(np.prod(self.factor_sizes)),) + _IMAGE_SHAPE, np.uint8)
-            self._images = npz.memmap("images")
-            if self._images is None:
-                self._images = _decompressed_copy(npz, "images", shape, dtype)
+            mapped = npz.memmap("images")
+            self._images = mapped if mapped is not None else _decompressed_copy(npz, "images", shape, dtype)
         finally:
             npz.close()
 
@@ -162,7 +163,10 @@ def _decompressed_copy(npz: NpzFile, key: str, shape: tuple[int, ...], dtype: np
     try:
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
     except OSError as exc:
-        raise DatasetError(f"{npz.dataset}: cannot write the decompressed copy {cache} ({exc}); re-save the file uncompressed with numpy.savez") from None
+        raise DatasetError(
+            f"{npz.dataset}: cannot write the decompressed copy {cache} ({exc}); "
+            "re-save the file uncompressed with numpy.savez"
+        ) from None
     start = 0
     for block in npz.iter_rows(key, _ROWS_PER_CHUNK):
         out[start : start + block.shape[0]] = block

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dbench.datasets.dsprites import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, _check_indices
 from dbench.datasets._files import NpzFile, check_array, find_data_file
+from dbench.datasets.dsprites import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, _check_indices
 from dbench.errors import DatasetError
 
 OFFICIAL_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -44,7 +44,9 @@ class OfficialDSprites:
     factor_names = FACTOR_NAMES
     observation_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
 
-    def __init__(self, path: str | os.PathLike, *, factor_sizes: tuple[int, ...] = FACTOR_SIZES, name: str = "dsprites_official") -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, factor_sizes: tuple[int, ...] = FACTOR_SIZES, name: str = "dsprites_official"
+    ) -> None:
         self.name = name
         self.factor_sizes = tuple(int(n) for n in factor_sizes)
         self.path = Path(path)
@@ -75,6 +77,7 @@ class OfficialDSprites:
         indices = _check_indices(indices, self.factor_sizes)
         if self._packed is not None:
             return np.unpackbits(self._packed[indices], axis=-1)
+        assert self._imgs is not None  # __init__ sets one of the two
         return (self._imgs[indices] != 0).astype(np.uint8)
 
     def images(self, indices: np.ndarray) -> np.ndarray:

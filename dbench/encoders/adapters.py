@@ -7,6 +7,7 @@ only inside the torch adapter, so ``import dbench.encoders`` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -53,11 +54,9 @@ class TorchModuleEncoder:
     def __init__(self, module: Any, device: Any = None) -> None:
         if device is not None:
             module = module.to(device)
-        try:
+        # torch.export modules refuse eval(); they keep the mode they were exported in.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             module.eval()
-        except (NotImplementedError, RuntimeError):
-            # torch.export modules refuse eval(); they keep the mode they were exported in.
-            pass
         self.module = module
         self.device = module_device(module)
         self.dtype = _module_float_dtype(module)

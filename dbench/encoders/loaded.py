@@ -64,7 +64,8 @@ class LoadedEncoder:
         self.name = name
         self.kind = kind
         self.channels_last = bool(channels_last)
-        self.probe_shape = tuple(probe_shape)
+        channels, height, width = probe_shape
+        self.probe_shape = (channels, height, width)
         self._fingerprint = fingerprint
         # The layout guess runs only until the first successful call: afterwards a failure is the
         # encoder's own, and retrying every failing batch would double its cost.
@@ -152,7 +153,7 @@ class LoadedEncoder:
         """Mean codes ``(N, D)``, so a loaded encoder can be passed wherever ``encode_fn(images)`` is expected."""
         return self.encode(images).mean
 
-    def with_options(self, *, channels_last: bool | None = None) -> "LoadedEncoder":
+    def with_options(self, *, channels_last: bool | None = None) -> LoadedEncoder:
         """A copy with another input layout (same underlying encoder and fingerprint)."""
         return LoadedEncoder(
             self._encoder,

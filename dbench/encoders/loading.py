@@ -73,7 +73,9 @@ def load_encoder(
         return spec.with_options(channels_last=channels_last)
     options = {"probe_shape": probe_shape}
     if isinstance(spec, str) and not spec.strip():
-        raise EncoderError("the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory")
+        raise EncoderError(
+            "the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory"
+        )
     if isinstance(spec, (str, os.PathLike)):
         return _load_path(Path(spec), device=device, channels_last=channels_last, options=options)
     encoder, kind = _adapt_object(spec, device=device, who=_object_name(spec))

@@ -40,7 +40,7 @@ try:  # numba makes the tree kernels fast; without it callers use scikit-learn i
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     HAVE_NUMBA = False
-    prange = range
+    prange = range  # type: ignore[misc]  # numba types prange as a class; range is its stand-in
 
     def get_num_threads() -> int:
         return 1
@@ -106,7 +106,7 @@ if HAVE_NUMBA:
 
 def _user_folder_cache(function: Callable[..., Any], folder: Path) -> Any:
     """numba's cache for ``function`` kept in ``folder``, or None if numba would put it elsewhere."""
-    config = numba.config
+    config: Any = numba.config  # its settings are set at import from the environment, untyped
     previous = config.CACHE_DIR
     config.CACHE_DIR = str(folder)
     try:
@@ -142,7 +142,8 @@ def kernel(**options: Any) -> Callable[[Callable[..., Any]], Any]:
         folder = _kernel_cache_folder()
         cache = None if folder is None else _user_folder_cache(function, folder)
         if cache is not None:
-            dispatcher._cache = cache  # what Dispatcher.enable_caching() does, with dbench's folder
+            # What Dispatcher.enable_caching() does, with dbench's folder (a private attribute numba does not type).
+            dispatcher._cache = cache  # type: ignore[attr-defined]
         return dispatcher
 
     return decorate

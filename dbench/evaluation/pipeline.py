@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from dbench.backend import get_backend
-from dbench.choices import BackendName, Representation
+from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError
 from dbench.evaluation.options import EvaluationOptions
-from dbench.evaluation.result import EvaluationResult, environment_info
+from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, SeedRun, environment_info
 from dbench.protocols import (
     hash_resolved,
     load_protocol,
@@ -153,7 +153,7 @@ def _run_configs(encoder: Any, configs: list[EvaluationConfig], options: Evaluat
 
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
     first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
-    loaded = load_encoder(encoder, probe_shape=tuple(first.observation_shape))
+    loaded = load_encoder(encoder, probe_shape=first.observation_shape)
     return [run_config(loaded, cfg, options=options, encoder_spec=encoder) for cfg in configs]
 
 
@@ -260,22 +260,22 @@ def run_config(
     seconds["total"] = time.perf_counter() - t0
 
     mean_scores, std_scores = _aggregate(per_seed)
-    status = "ok" if not errors and encode_error is None else ("partial" if mean_scores else "failed")
+    status: Status = "ok" if not errors and encode_error is None else ("partial" if mean_scores else "failed")
     return EvaluationResult(
         dataset=cfg.dataset,
         representation=cfg.representation,
         seeds=list(cfg.seeds),
         backend=backend.describe(),
-        protocol=cfg.protocol,
-        encoder={
-            "name": getattr(loaded, "name", str(encoder_spec)),
-            "fingerprint": loaded.fingerprint,
-            "spec": str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
-        },
+        protocol=ProtocolRecord.model_validate(cfg.protocol),
+        encoder=EncoderRecord(
+            name=getattr(loaded, "name", str(encoder_spec)),
+            fingerprint=loaded.fingerprint,
+            spec=str(encoder_spec) if isinstance(encoder_spec, (str, os.PathLike)) else getattr(loaded, "name", ""),
+        ),
         metric_params=params,
         scores=mean_scores,
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
-        per_seed=per_seed if len(cfg.seeds) > 1 else None,
+        per_seed=[SeedRun.model_validate(run) for run in per_seed] if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in seconds.items()},
         estimators=estimators or None,
         n_encoded=int(table.n_encoded),

@@ -39,7 +39,7 @@ from dbench.choices import Representation, Status
 from dbench.errors import ConfigError
 
 SchemaVersion = Literal[1]
-SCHEMA_VERSION: int = get_args(SchemaVersion)[0]
+SCHEMA_VERSION: SchemaVersion = get_args(SchemaVersion)[0]
 
 #: A submission's link to its code: http(s) only, or empty for none.
 CODE_URL_PATTERN = r"^(https?://\S+)?$"

@@ -17,7 +17,7 @@ Higher scores are better for every metric ranked here (all of dbench's headline 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -113,7 +113,9 @@ def challenge_ranking(
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"entries have no column(s) {', '.join(map(repr, missing))}; columns: {', '.join(map(str, frame.columns))}")
+        raise ValueError(
+            f"entries have no column(s) {', '.join(map(repr, missing))}; columns: {', '.join(map(str, frame.columns))}"
+        )
 
 
 __all__ = [

@@ -14,7 +14,7 @@ dbench.metrics`` imports no metric, torch, scikit-learn or matplotlib), the decl
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbench.metrics._constraints import (
     AnyOf,
@@ -33,6 +33,17 @@ from dbench.metrics._registry import (
 )
 from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Rule, Scored, ScoreKey
 from dbench.metrics._validation import DegenerateInputWarning
+
+if TYPE_CHECKING:  # the lazily re-exported functions, with their signatures, for type checkers only
+    from dbench.metrics._beta_vae import beta_vae as beta_vae
+    from dbench.metrics._dci import dci as dci
+    from dbench.metrics._dci import dci_importance as dci_importance
+    from dbench.metrics._factor_vae import factor_vae as factor_vae
+    from dbench.metrics._irs import irs as irs
+    from dbench.metrics._mig import mig as mig
+    from dbench.metrics._modularity import modularity_explicitness as modularity_explicitness
+    from dbench.metrics._sap import sap as sap
+    from dbench.metrics._unsupervised import unsupervised as unsupervised
 
 
 def __getattr__(name: str) -> Any:

@@ -201,7 +201,7 @@ def _dci(
         else:
             fitted.append(j)
     models = _fit_factors(x_train, y_train_all[:, fitted], ran, random_state) if fitted else []
-    for j, model in zip(fitted, models):
+    for j, model in zip(fitted, models, strict=True):
         importance[:, j] = model.importances
         train_accuracy[j] = float(np.mean(model.predicted_train == y_train_all[:, j]))
         test_accuracy[j] = float(np.mean(model.predict(x_test) == y_test_all[:, j]))

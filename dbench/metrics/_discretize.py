@@ -158,7 +158,8 @@ def _segment_sum(xp: Any, x: Any, levels: Sequence[int], axis: int) -> Any:
     """Sum ``x`` over consecutive blocks of sizes ``levels`` along ``axis`` (a level array's columns)."""
     zero_shape = list(x.shape)
     zero_shape[axis] = 1
-    padded = xp.concat([xp.zeros(tuple(zero_shape), dtype=x.dtype, device=device_of(x)), xp.cumulative_sum(x, axis=axis)], axis=axis)
+    zero = xp.zeros(tuple(zero_shape), dtype=x.dtype, device=device_of(x))
+    padded = xp.concat([zero, xp.cumulative_sum(x, axis=axis)], axis=axis)
     bounds = _offsets(levels)
     device = device_of(x)
     return xp.take(padded, xp.asarray(bounds[1:], device=device), axis=axis) - xp.take(

@@ -184,10 +184,10 @@ def fit_linear_svc_1d(
             trial_w, trial_b = w + alpha * step_w, b + alpha * step_b
             t_value, t_grad, t_hess = _objective(latent, trial_w, trial_b, c_pos, c_neg)
             ok = (t_value <= value + 1e-4 * alpha * slope) & ~accepted  # Armijo condition
-            take = lambda new, trial: xp.where(ok, trial, new)  # noqa: E731
+            take = lambda new, trial: xp.where(ok, trial, new)  # noqa: E731, B023 - used at once, in this iteration only
             new_w, new_b, new_value = take(new_w, trial_w), take(new_b, trial_b), take(new_value, t_value)
-            new_grad = tuple(take(n, t) for n, t in zip(new_grad, t_grad))
-            new_hess = tuple(take(n, t) for n, t in zip(new_hess, t_hess))
+            new_grad = tuple(take(n, t) for n, t in zip(new_grad, t_grad, strict=True))
+            new_hess = tuple(take(n, t) for n, t in zip(new_hess, t_hess, strict=True))
             accepted = accepted | ok
             if bool(xp.all(accepted)):
                 break

@@ -56,7 +56,9 @@ PARAMS = Params(
         list(PROBES), ListOf(Options(PROBES), min_length=1, max_length=len(PROBES), unique=True), "probes fitted per factor"
     ),
     C=Param(1.0, Interval(float, 0.0, 1e10, closed="right"), "inverse L2 strength of the linear probe (logistic regression)"),
-    ridge_alpha=Param(1.0, Interval(float, 0.0, 1e10, closed="right"), "L2 strength of the ridge regression (continuous factors)"),
+    ridge_alpha=Param(
+        1.0, Interval(float, 0.0, 1e10, closed="right"), "L2 strength of the ridge regression (continuous factors)"
+    ),
     continuous_factors=Param(
         [],
         ListOf(AnyOf(Interval(int, 0, 1000), Text()), max_length=100),

@@ -34,7 +34,7 @@ def plot_learning_curves(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves) + 1.5, 4), squeeze=False, sharey=True)
-    for ax, (predictor, curve) in zip(axes[0], sorted(curves.items())):
+    for ax, (predictor, curve) in zip(axes[0], sorted(curves.items()), strict=True):
         for i in range(curve["factors"].shape[1]):
             label = factor_names[i] if factor_names is not None and i < len(factor_names) else f"factor {i}"
             ax.plot(curve["sizes"], curve["factors"][:, i], marker="o", linewidth=1, label=label)

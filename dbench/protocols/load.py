@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,7 @@ def protocol_from_dict(data: Mapping[str, Any], source: str = "<protocol>") -> P
     return protocol
 
 
-def load_protocol(name_or_path: str | Path | Protocol | Mapping[str, Any]) -> Protocol:
+def load_protocol(name_or_path: str | os.PathLike[str] | Protocol | Mapping[str, Any]) -> Protocol:
     """Read and validate a protocol: a bundled name (``"quick"``), a YAML file path or a mapping.
 
     Raises :class:`~dbench.errors.ConfigError` with one line naming the file, the key and what is
@@ -117,7 +118,7 @@ def load_protocol(name_or_path: str | Path | Protocol | Mapping[str, Any]) -> Pr
     return protocol_from_dict(merged_document(path), source=str(path))
 
 
-def protocol_description(name_or_path: str | Path) -> str:
+def protocol_description(name_or_path: str | os.PathLike[str]) -> str:
     """The ``description`` of a protocol file on one line, read without validating the protocol."""
     return " ".join(str(merged_document(locate(name_or_path)).get("description", "")).split())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dbench.errors import ConfigError
@@ -34,7 +35,7 @@ def bundled_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def locate(name_or_path: str | Path) -> Path:
+def locate(name_or_path: str | os.PathLike[str]) -> Path:
     """A file path as given, or the bundled protocol of that name (``quick`` or ``quick.yaml``)."""
     path = Path(name_or_path)
     found = path if path.is_file() else bundled_file(str(name_or_path))

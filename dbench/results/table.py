@@ -63,8 +63,8 @@ def format_scores(result: EvaluationResult) -> str:
     lines = [title, ""]
     lines.append(f"{header[0]:<{widths[0]}}  {header[1]:>{widths[1]}}  {header[2]}")
     lines.append(f"{'-' * widths[0]}  {'-' * widths[1]}  {'-' * 7}")
-    for name, score, seconds in body:
-        lines.append(f"{name:<{widths[0]}}  {score:>{widths[1]}}  {seconds}")
+    for name, score, elapsed in body:
+        lines.append(f"{name:<{widths[0]}}  {score:>{widths[1]}}  {elapsed}")
     encode_s = result.seconds.get("encode", 0.0)
     rate = f", {result.n_encoded / encode_s:,.0f} images/s" if encode_s > 0 and result.n_encoded else ""
     lines.append("")

@@ -81,7 +81,9 @@ def open_submission(path: str | Path, workdir: str | Path | None = None) -> Subm
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{meta_files[0]}: {where}: {err['msg'].lower()} (allowed keys: name, team, description, code_url)") from None
+        raise ConfigError(
+            f"{meta_files[0]}: {where}: {err['msg'].lower()} (allowed keys: name, team, description, code_url)"
+        ) from None
     found = [root / n for n in ARTIFACTS if (root / n).is_file()]
     if len(found) != 1:
         names = ", ".join(ARTIFACTS)
@@ -101,10 +103,10 @@ def _unpack(archive: Path, dest: Path) -> Path:
                 zf.extractall(dest)
         elif name.endswith((".tar", ".tar.gz", ".tgz")):
             with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
-                    _check_member(archive, member.name)
-                    if not (member.isfile() or member.isdir()):
-                        raise ConfigError(f"{archive}: archive member {member.name!r} is a link or device; not allowed")
+                for info in tf.getmembers():
+                    _check_member(archive, info.name)
+                    if not (info.isfile() or info.isdir()):
+                        raise ConfigError(f"{archive}: archive member {info.name!r} is a link or device; not allowed")
                 tf.extractall(dest)
         else:
             raise ConfigError(f"{archive}: not a folder, .zip or .tar(.gz) archive")

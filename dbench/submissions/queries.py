@@ -38,7 +38,7 @@ def export_queries(protocol: Any, out: str | os.PathLike, *, images: bool = Fals
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle: bool
     os.replace(tmp, out)
     return out
 

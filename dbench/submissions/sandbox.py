@@ -12,9 +12,9 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from dbench.submissions.worker import PREFIX
 

@@ -20,7 +20,9 @@ from dbench.evaluation.pipeline import (
     run_config,
 )
 from dbench.evaluation.result import (
+    EncoderRecord,
     EvaluationResult,
+    ProtocolRecord,
     SubmissionRecord,
     environment_info,
 )
@@ -84,7 +86,7 @@ def _score_one(sub: Submission, cfg: EvaluationConfig, *, trust: bool, limits: L
         ds = get_dataset(cfg.dataset, data_dir=data_dir)
         wanted = np.unique(query_indices(plan_config(cfg, ds)))
         if sub.kind == "codes":
-            codes = read_codes_file(sub.artifact, cfg.dataset)
+            codes: dict[str, np.ndarray] | str = read_codes_file(sub.artifact, cfg.dataset)
         else:
             codes = _encode_in_sandbox(sub, cfg, wanted, limits=limits, data_dir=data_dir)
     except DbenchError as exc:
@@ -122,15 +124,15 @@ def _failed(cfg: EvaluationConfig, *, name: str, meta: dict | None, fingerprint:
         representation=cfg.representation,
         seeds=list(cfg.seeds),
         backend="none",
-        protocol=cfg.protocol,
-        encoder={"name": name or "submission", "fingerprint": fingerprint, "spec": ""},
+        protocol=ProtocolRecord.model_validate(cfg.protocol),
+        encoder=EncoderRecord(name=name or "submission", fingerprint=fingerprint, spec=""),
         metric_params=cfg.metrics,
         scores={},
         seconds={},
         n_encoded=0,
         status="failed",
         error=reason.splitlines()[0] if reason else "failed",
-        submission=meta,
+        submission=None if meta is None else SubmissionRecord.model_validate(meta),
         environment=environment_info(),
     )
 

@@ -35,9 +35,9 @@ class OnnxEncoder:
 
 def encode_queries(artifact: str, kind: str, dataset: str, indices: np.ndarray, *, batch_size: int,
                    data_dir: str | None) -> dict[str, np.ndarray]:
+    from dbench.codes import CodeTable
     from dbench.datasets import get_dataset
     from dbench.encoders import load_encoder
-    from dbench.codes import CodeTable
 
     spec = OnnxEncoder(artifact) if kind == "onnx" else artifact
     loaded = load_encoder(spec)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         result = encode_queries(args.artifact, args.kind, args.dataset, indices,
                                 batch_size=args.batch_size, data_dir=args.data_dir)
         tmp = Path(args.out).with_suffix(".tmp.npz")
-        np.savez(tmp, **result)
+        np.savez(tmp, **result)  # type: ignore[arg-type]  # mypy matches **result against allow_pickle: bool
         os.replace(tmp, args.out)
     except MemoryError:
         print(f"{PREFIX} exceeded the memory limit", file=sys.stderr)

@@ -8,7 +8,8 @@ latents; the 5 dSprites factors with 3, 6, 40, 32 and 32 values), on precomputed
 * ``downstream-lr-batched`` — the array-API batched solver (``logistic_solver="batched"``);
 * ``downstream-lr-sklearn`` — disentanglement_lib's loop (one ``LogisticRegressionCV(Cs=10,
   cv=KFold(5))`` per factor and size) on the same data. It also checks that the exact path gives the
-  same test accuracies within 0.02 (identical except where 100-iteration fits stop far from the optimum); ``downstream-lr-batched`` checks the batched one within 0.02.
+  same test accuracies within 0.02 (identical except where 100-iteration fits stop far from the optimum);
+  ``downstream-lr-batched`` checks the batched one within 0.02.
 
 Timings are noisy on a shared machine: compare them within one run (``docs/probes.md``).
 """

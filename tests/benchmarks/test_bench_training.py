@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dbench.datasets import get_dataset
+from dbench.datasets.base import sample_factors, sample_observations_from_factors
+
 torch = pytest.importorskip("torch")
 
-from dbench.datasets import get_dataset  # noqa: E402
-from dbench.datasets.base import sample_factors, sample_observations_from_factors  # noqa: E402
-from reference_models.training import build_trainer, train, training_step  # noqa: E402
-from reference_models.variants import get_variant  # noqa: E402
+from reference_models.training import build_trainer, train, training_step  # noqa: E402 - imports torch: only after the importorskip
+from reference_models.variants import get_variant  # noqa: E402 - imports torch: only after the importorskip
 
 BATCH = 64
 

@@ -112,7 +112,10 @@ def batched_logistic_regression_cv(
                 c = xp.concat([c, xp.zeros((c.shape[0], pad), dtype=c.dtype, device=device)], axis=1)
                 b = xp.concat([b, xp.zeros((pad,), dtype=b.dtype, device=device)], axis=0)
             coef[t], intercept[t] = c, b
-    fit = BatchedLogisticFit(xp.stack(coef, axis=0), xp.stack(intercept, axis=0), n_classes, np.zeros(n_targets, np.int64), np.ones(n_targets, bool))
+    fit = BatchedLogisticFit(
+        xp.stack(coef, axis=0), xp.stack(intercept, axis=0), n_classes, np.zeros(n_targets, np.int64),
+        np.ones(n_targets, bool),
+    )
     return BatchedLogisticCV(classes=classes, C=C_best, Cs=grid, scores=scores, fit=fit)
 
 
@@ -171,13 +174,16 @@ def _cv_group(xp, X, encoded, n_classes, held_out, grid, *, tol, max_iter, warm_
     device = getattr(X, "device", None)
     n_targets, n_folds, n_cs = encoded.shape[0], held_out.shape[0], grid.size
     # Problem grid: target x fold x C, flattened in that order.
-    t_idx, f_idx, c_idx = (a.ravel() for a in np.meshgrid(np.arange(n_targets), np.arange(n_folds), np.arange(n_cs), indexing="ij"))
+    grid_axes = np.meshgrid(np.arange(n_targets), np.arange(n_folds), np.arange(n_cs), indexing="ij")
+    t_idx, f_idx, c_idx = (a.ravel() for a in grid_axes)
     if warm_path:
         fit = _solve_path(xp, X, encoded, n_classes, held_out, grid, tol=tol, max_iter=max_iter)
     else:
         weights = xp.asarray((~held_out[f_idx]).astype(np.float64), dtype=X.dtype, device=device)
         Y = xp.asarray(encoded[t_idx], device=device)
-        fit = batched_logistic_regression(X, Y, C=grid[c_idx], n_classes=n_classes[t_idx], sample_weight=weights, tol=tol, max_iter=max_iter)
+        fit = batched_logistic_regression(
+            X, Y, C=grid[c_idx], n_classes=n_classes[t_idx], sample_weight=weights, tol=tol, max_iter=max_iter
+        )
 
     predicted = to_numpy(fit.predict(X))  # (problems, n)
     correct = predicted == encoded[t_idx]

@@ -100,7 +100,10 @@ def batched_logistic_regression(
         W0 = xp.concat([xp.astype(coef_init, X.dtype), xp.astype(intercept, X.dtype)[:, None, :]], axis=1) * free
 
     with _single_threaded_blas(xp):
-        return _fit_chunks(xp, Xt, Y, weight, l2, class_mask, free, W0, n_classes_np, tol=tol, max_iter=max_iter, history=history, newton_after=newton_after)
+        return _fit_chunks(
+            xp, Xt, Y, weight, l2, class_mask, free, W0, n_classes_np,
+            tol=tol, max_iter=max_iter, history=history, newton_after=newton_after,
+        )
 
 
 def _batch_size(X: Any, Y: Any, C: Any, n_classes: Any, sample_weight: Any) -> int:
@@ -134,7 +137,9 @@ def _single_threaded_blas(xp: Any) -> Any:
     return single_blas_thread()
 
 
-def _fit_chunks(xp, Xt, Y, weight, l2, class_mask, free, W0, n_classes_np, *, tol, max_iter, history, newton_after) -> BatchedLogisticFit:
+def _fit_chunks(
+    xp, Xt, Y, weight, l2, class_mask, free, W0, n_classes_np, *, tol, max_iter, history, newton_after
+) -> BatchedLogisticFit:
     device = getattr(Xt, "device", None)
     batch, n, k_max = W0.shape[0], Xt.shape[-2], W0.shape[2]
     # Chunk the batch so the logits stay small; each chunk is an independent batched solve.
@@ -161,7 +166,9 @@ def _fit_chunks(xp, Xt, Y, weight, l2, class_mask, free, W0, n_classes_np, *, to
     return BatchedLogisticFit(W[:, :-1, :], W[:, -1, :], n_classes_np, n_iter, converged)
 
 
-def _lbfgs(objective: BatchedObjective, W0: Any, *, tol: float, max_iter: int, history: int, newton_after: int) -> tuple[Any, np.ndarray, np.ndarray]:
+def _lbfgs(
+    objective: BatchedObjective, W0: Any, *, tol: float, max_iter: int, history: int, newton_after: int
+) -> tuple[Any, np.ndarray, np.ndarray]:
     """Batched L-BFGS with Armijo backtracking; each problem stops on ``max|grad| <= tol``.
 
     Finished problems are dropped from the batch (compaction), so the slow, ill-conditioned ones do
@@ -265,12 +272,12 @@ def _two_loop(xp: Any, G: Any, S_hist: list, Y_hist: list, rho_hist: list, gamma
     """L-BFGS two-loop recursion: ``-H G`` with ``H`` the inverse-Hessian estimate, per problem."""
     q = G
     alphas = []
-    for s, y, rho in zip(reversed(S_hist), reversed(Y_hist), reversed(rho_hist)):
+    for s, y, rho in zip(reversed(S_hist), reversed(Y_hist), reversed(rho_hist), strict=True):
         a = rho * _inner(xp, s, q)
         q = q - a[:, None, None] * y
         alphas.append(a)
     r = gamma[:, None, None] * q
-    for s, y, rho, a in zip(S_hist, Y_hist, rho_hist, reversed(alphas)):
+    for s, y, rho, a in zip(S_hist, Y_hist, rho_hist, reversed(alphas), strict=True):
         b = rho * _inner(xp, y, r)
         r = r + (a - b)[:, None, None] * s
     return -r

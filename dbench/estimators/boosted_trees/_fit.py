@@ -84,7 +84,8 @@ def fit_boosted_trees(
     )
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), n_columns))
-    boost(sorted_features(x32), y_encoded, n_classes, float(learning_rate), ensemble, lane_buffers(n_lanes, n_features, n_samples, n_columns))
+    buffers = lane_buffers(n_lanes, n_features, n_samples, n_columns)
+    boost(sorted_features(x32), y_encoded, n_classes, float(learning_rate), ensemble, buffers)
     importances = normalised_importances(ensemble.column_importance, ensemble.n_split_trees)
     return BoostedTrees(
         classes,
@@ -138,7 +139,7 @@ def lane_buffers(n_lanes: int, n_features: int, n_samples: int, n_columns: int) 
         importance=np.zeros((n_lanes, n_features)),
         proxy=np.empty((n_lanes, n_features)),
         position=np.zeros((n_lanes, n_features), dtype=np.int64),
-        scan=ScanBuffers(*(np.stack(arrays) for arrays in zip(*scans))),
+        scan=ScanBuffers(*(np.stack(arrays) for arrays in zip(*scans, strict=True))),
         softmax=np.empty((n_lanes, n_columns + 2, GRADIENT_BLOCK)),
     )
 
@@ -169,7 +170,9 @@ def boost(data, y, n_classes, learning_rate, ensemble, lanes):
             lane_scan = ScanBuffers(
                 scan_features[lane], scan_proxy[lane], scan_position[lane], scan_first[lane], scan_low[lane], scan_high[lane]
             )
-            buffers = LaneBuffers(lists[lane], go_left[lane], importance[lane], proxy[lane], position[lane], lane_scan, softmax[lane])
+            buffers = LaneBuffers(
+                lists[lane], go_left[lane], importance[lane], proxy[lane], position[lane], lane_scan, softmax[lane]
+            )
             fit_data = SortedFeatures(order, x, ranks, inverse)
             results = Ensemble(feature, threshold, value, raw, column_importance, n_split_trees)
             for k in range(lane, n_columns, n_lanes):

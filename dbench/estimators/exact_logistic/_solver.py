@@ -36,8 +36,10 @@ def minimise(objective: LossGradient, w0: np.ndarray, l2_strength: float, max_it
     """scikit-learn's call of scipy's L-BFGS-B; returns the iterate and ``n_iter_ = min(nit, max_iter)``."""
     from scipy.optimize import minimize
 
-    options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
-    result = minimize(objective, w0, args=(l2_strength,), method="L-BFGS-B", jac=True, options=options)
+    result = minimize(
+        objective, w0, args=(l2_strength,), method="L-BFGS-B", jac=True,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
+    )
     return result.x, min(int(result.nit), max_iter)
 
 
