@@ -55,7 +55,7 @@ def converter(name: str) -> Callable[[np.ndarray], Any] | None:
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 return None
             return cupy.asarray
-    except Exception:  # ImportError, CUDA driver errors: the backend is not usable here
+    except Exception:  # noqa: BLE001 - ImportError or any of CUDA's driver errors: the backend is not usable here
         return None
     raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
 
@@ -67,7 +67,9 @@ def tree_cases() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return cases
 
 
-def tree_agreement(arrays: tuple[np.ndarray, ...], convert: Callable[[np.ndarray], Any], *, golden: str | None = None) -> dict[str, Any]:
+def tree_agreement(
+    arrays: tuple[np.ndarray, ...], convert: Callable[[np.ndarray], Any], *, golden: str | None = None
+) -> dict[str, Any]:
     """The array-API trees (on ``convert``'s backend) against the compiled trees on one DCI input."""
     from dbench._array import to_numpy
     from dbench.estimators.array_trees import fit_array_trees_multi
@@ -80,7 +82,7 @@ def tree_agreement(arrays: tuple[np.ndarray, ...], convert: Callable[[np.ndarray
     x_test_backend = convert(x_test)
     report: dict[str, Any] = {"factors": [], "trees": 0, "trees_with_a_different_split": 0, "trees_with_different_outputs": 0}
     importances, accuracies = {"compiled": [], "array": []}, {"compiled": [], "array": []}
-    for j, (a, b) in enumerate(zip(compiled, on_backend)):
+    for j, (a, b) in enumerate(zip(compiled, on_backend, strict=True)):
         differs = (a.feature != b.feature) | (a.threshold != b.threshold)  # (stages, T, 15)
         per_tree = differs.any(axis=2)
         first = int(np.argmax(per_tree.any(axis=1))) if per_tree.any() else None
@@ -172,7 +174,10 @@ def higgins_agreement(case: dict[str, Any], convert: Callable[[np.ndarray], Any]
     ref_train, ref_eval = reference.predict(case["train_x"]), reference.predict(case["eval_x"])
     model = fit_logistic_on_backend(convert(case["train_x"]), case["train_y"])
     train, evaluated = model.predict(convert(case["train_x"]))[:, 0], model.predict(convert(case["eval_x"]))[:, 0]
-    accuracy = {"train_accuracy": float(np.mean(train == case["train_y"])), "eval_accuracy": float(np.mean(evaluated == case["eval_y"]))}
+    accuracy = {
+        "train_accuracy": float(np.mean(train == case["train_y"])),
+        "eval_accuracy": float(np.mean(evaluated == case["eval_y"])),
+    }
     return {
         "name": case["name"],
         "predictions": int(train.size + evaluated.size),
@@ -199,7 +204,7 @@ def explicitness_agreement(arrays: tuple[np.ndarray, ...], convert: Callable[[np
     from dbench.estimators.device_logistic import fit_logistic_on_backend
     from dbench.metrics._modularity import _standardise, explicitness
 
-    x_train, f_train, x_test, f_test = arrays
+    x_train, f_train, x_test, _ = arrays
     z_train, z_test = _standardise(x_train, x_test)
     model = fit_logistic_on_backend(convert(z_train), f_train)
     predicted = {"train": model.predict(convert(z_train)), "test": model.predict(convert(z_test))}
@@ -223,6 +228,6 @@ def explicitness_agreement(arrays: tuple[np.ndarray, ...], convert: Callable[[np
         "predictions": total,
         "predictions_differing": differing,
         "probability_max_abs_diff": proba_diff,
-        "auc_max_abs_diff_vs_sklearn": max(abs(a - b) for a, b in zip(on_backend, reference_auc)),
+        "auc_max_abs_diff_vs_sklearn": max(abs(a - b) for a, b in zip(on_backend, reference_auc, strict=True)),
         "sklearn_n_iter": n_iter,
     }

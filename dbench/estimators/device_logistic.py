@@ -21,6 +21,7 @@ from array_api_compat import array_namespace
 
 from dbench._array import from_numpy, to_numpy
 from dbench.estimators.batched_logistic import BatchedLogisticFit, batched_logistic_regression, encode_labels
+from dbench.estimators.threads import single_cpu_thread
 
 # Gradient tolerance of the scaled objective (scikit-learn's lbfgs stops at 1e-4) and iteration cap.
 TOL = 1e-5
@@ -36,17 +37,18 @@ class BackendLogistic:
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels ``(n, T)`` as host NumPy (ties go to the lowest class, as scikit-learn)."""
-        encoded = to_numpy(self.fit.predict(X))  # (T, n)
+        with single_cpu_thread(X):
+            encoded = to_numpy(self.fit.predict(X))  # (T, n)
         return np.stack([self.classes[t][encoded[t]] for t in range(len(self.classes))], axis=1)
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities ``(T, n, K)`` on the backend; columns in each target's ``classes``
         order, absent classes (a target with fewer than ``K``) zero."""
         xp = array_namespace(X)
-        logits = self.fit.decision_function(X)
-        shifted = logits - xp.max(logits, axis=-1, keepdims=True)
-        exps = xp.exp(shifted)
-        return exps / xp.sum(exps, axis=-1, keepdims=True)
+        with single_cpu_thread(X):
+            logits = self.fit.decision_function(X)
+            exps = xp.exp(logits - xp.max(logits, axis=-1, keepdims=True))
+            return exps / xp.sum(exps, axis=-1, keepdims=True)
 
 
 def fit_logistic_on_backend(X: Any, labels: Any, *, C: float = 1.0) -> BackendLogistic:
@@ -65,7 +67,9 @@ def fit_logistic_on_backend(X: Any, labels: Any, *, C: float = 1.0) -> BackendLo
     if np.any(n_classes < 2):
         raise ValueError(f"every target needs at least two classes to fit a logistic regression; got {n_classes.tolist()}")
     Y = from_numpy(xp, encoded, device=getattr(X, "device", None))
-    fit = batched_logistic_regression(X, Y, C=C, n_classes=n_classes, tol=TOL, max_iter=MAX_ITER)
+    # On a CPU the products are thin (D + 1 rows): one thread (NumPy's BLAS is pinned by the solver).
+    with single_cpu_thread(X):
+        fit = batched_logistic_regression(X, Y, C=C, n_classes=n_classes, tol=TOL, max_iter=MAX_ITER)
     if not np.all(fit.converged):
         warnings.warn(
             f"{int(np.sum(~fit.converged))} of {fit.converged.size} logistic regressions stopped after {MAX_ITER} "

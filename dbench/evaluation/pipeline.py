@@ -23,7 +23,14 @@ from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError
 from dbench.evaluation.options import EvaluationOptions
-from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, SeedRun, environment_info
+from dbench.evaluation.result import (
+    EncoderRecord,
+    EstimatorRecord,
+    EvaluationResult,
+    ProtocolRecord,
+    SeedRun,
+    environment_info,
+)
 from dbench.protocols import (
     hash_resolved,
     load_protocol,
@@ -277,7 +284,7 @@ def run_config(
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
         per_seed=[SeedRun.model_validate(run) for run in per_seed] if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in seconds.items()},
-        estimators=estimators or None,
+        estimators={name: EstimatorRecord(**record) for name, record in estimators.items()} or None,
         n_encoded=int(table.n_encoded),
         errors=errors,
         status=status,

@@ -100,7 +100,8 @@ def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> S
     train_x, eval_x = xp.astype(train_x, xp.float64), xp.astype(eval_x, xp.float64)
     train_y = np.asarray(plan.extra["train_labels"])
     eval_y = np.asarray(plan.extra["eval_labels"])
-    ran = {"estimator": "exact_logistic" if is_host_numpy(train_x) else "batched_logistic", "device": device_name(train_x)}
+    estimator = "exact_logistic" if is_host_numpy(train_x) else "batched_logistic"
+    ran: dict[str, str] | None = {"estimator": estimator, "device": device_name(train_x)}
 
     if np.unique(train_y).size < 2:
         # LogisticRegression needs two classes; with one, the only sensible classifier predicts it.

@@ -119,6 +119,15 @@ def resolve_estimator(estimator: str, codes: Any) -> str:
     return "array_trees"
 
 
+def _host_labels(predict: Callable[[Any], Any]) -> Callable[[Any], np.ndarray]:
+    """``predict`` with its labels moved to the host (a backend's labels are compared with host factors)."""
+
+    def predict_on_host(x: Any) -> np.ndarray:
+        return to_numpy(predict(x))
+
+    return predict_on_host
+
+
 def _fit_factors(x_train: Any, labels: np.ndarray, estimator: str, random_state: int) -> list[_Fitted]:
     """One boosted classifier per column of ``labels`` with the resolved ``estimator`` on codes ``x_train``
     (host float64 NumPy unless the estimator is the array-API trees)."""
@@ -127,7 +136,7 @@ def _fit_factors(x_train: Any, labels: np.ndarray, estimator: str, random_state:
 
         # Every factor's trees grow together: one pass over the codes serves all of them.
         return [
-            _Fitted(trees.feature_importances, to_numpy(trees.predict_train()), lambda x, trees=trees: to_numpy(trees.predict(x)))
+            _Fitted(trees.feature_importances, to_numpy(trees.predict_train()), _host_labels(trees.predict))
             for trees in fit_array_trees_multi(x_train, labels)
         ]
     fitted = []

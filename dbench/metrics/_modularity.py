@@ -190,14 +190,16 @@ def _explicitness(
         aucs = _batched_aucs(codes_train, codes_test, y_train_all[:, fitted], y_test_all[:, fitted])
     elif fitted:
         aucs = _host_aucs(codes_train, codes_test, y_train_all[:, fitted], y_test_all[:, fitted], ran)
-    for k, (train_auc, test_auc) in zip(fitted, aucs if fitted else []):
+    for k, (train_auc, test_auc) in zip(fitted, aucs if fitted else [], strict=True):
         train_scores[k], test_scores[k] = train_auc, test_auc
     where = device_name(codes_train) if ran == "batched" else "cpu"
     estimator = {"exact": "exact_logistic", "batched": "batched_logistic", "sklearn": "sklearn"}[ran]
     return float(np.mean(train_scores)), float(np.mean(test_scores)), {"estimator": estimator, "device": where}
 
 
-def _host_aucs(codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray, solver: str) -> list[tuple[float, float]]:
+def _host_aucs(
+    codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray, solver: str
+) -> list[tuple[float, float]]:
     """Per factor, the train and test macro AUC of a host fit (scikit-learn's iterates or scikit-learn)."""
     # The optimiser (scipy's L-BFGS-B, or scikit-learn) runs on the host: convert once here.
     x_train, x_test = _standardise(to_numpy(codes_train).astype(np.float64), to_numpy(codes_test).astype(np.float64))
@@ -217,7 +219,9 @@ def _host_aucs(codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: n
     return aucs
 
 
-def _batched_aucs(codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray) -> list[tuple[float, float]]:
+def _batched_aucs(
+    codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray
+) -> list[tuple[float, float]]:
     """Per factor, the train and test macro AUC of regressions fitted together on the codes' backend.
 
     Standardisation and the fits run on the device; only the predicted probabilities ``(n, K)`` per

@@ -39,6 +39,18 @@ class _Target:
     start: int
     stop: int
 
+    @property
+    def one_hot(self) -> np.ndarray:
+        """``(T_j, n)``: 1 where the sample's class is the column's (a binary target's column is class 1)."""
+        first = 1 if self.classes.size == 2 else 0
+        return self.encoded[None, :] == first + np.arange(self.stop - self.start)[:, None]
+
+    @property
+    def leaf_scale(self) -> float:
+        """scikit-learn's Newton-step factor: 1 for two classes, ``(K - 1) / K`` for K."""
+        k = self.classes.size
+        return 1.0 if k == 2 else (k - 1) / k
+
 
 def fit_array_trees(
     x: Any,
@@ -118,14 +130,12 @@ def _fit(x: Any, targets: list[_Target], n_stages: int, learning_rate: float, ma
     n, n_features = x.shape
     columns = sort_columns(xp, xp.astype(x, xp.float32))
     init = np.concatenate([initial_raw(t.encoded, t.classes.size) for t in targets])
-    # One-hot of each column's class (a binary target's single column is class 1), and the leaf scale.
-    one_hot = np.concatenate([
-        (t.encoded[None, :] == (np.arange(t.stop - t.start)[:, None] + (1 if t.classes.size == 2 else 0))) for t in targets
-    ])
-    scale = np.concatenate([np.full(t.stop - t.start, 1.0 if t.classes.size == 2 else (t.classes.size - 1) / t.classes.size) for t in targets])
-    one_hot_x = from_numpy(xp, one_hot.astype(np.float64), device=device)
+    one_hot = np.concatenate([t.one_hot for t in targets]).astype(np.float64)
+    one_hot_x = from_numpy(xp, one_hot, device=device)
+    scale = np.concatenate([np.full(t.stop - t.start, t.leaf_scale) for t in targets])
     leaf_scale = from_numpy(xp, scale[None, :], device=device)  # (1, T): broadcast over a level's nodes
-    raw = xp.asarray(xp.broadcast_to(xp.reshape(from_numpy(xp, init, device=device), (-1, 1)), (init.size, n)), copy=True)
+    init_x = xp.reshape(from_numpy(xp, init, device=device), (-1, 1))
+    raw = xp.asarray(xp.broadcast_to(init_x, (init.size, n)), copy=True)
     column_importance = xp.zeros((init.size, n_features), dtype=xp.float64, device=device)
     n_split_trees = xp.zeros(init.size, dtype=xp.int64, device=device)
     heaps: list[tuple[Any, Any, Any]] = []

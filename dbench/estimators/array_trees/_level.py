@@ -70,7 +70,8 @@ def node_sums(xp: Any, columns: SortedColumns, g: Any, h: Any, node: Any, n_node
     g0 = xp.take(g, first, axis=1)
     mask = node_masks(xp, xp.take(node, first, axis=1), n_nodes)  # (V, T, n)
     count = xp.sum(xp.astype(mask, xp.int64), axis=-1)
-    return NodeSums(count, masked_sum(xp, mask, g0), masked_sum(xp, mask, g0 * g0), masked_sum(xp, mask, xp.take(h, first, axis=1)))
+    h0 = xp.take(h, first, axis=1)
+    return NodeSums(count, masked_sum(xp, mask, g0), masked_sum(xp, mask, g0 * g0), masked_sum(xp, mask, h0))
 
 
 def newton_leaves(xp: Any, sums: NodeSums, leaf_scale: Any) -> Any:
@@ -116,8 +117,9 @@ def best_cuts(xp: Any, columns: SortedColumns, g: Any, node: Any, sums: NodeSums
     device = getattr(g, "device", None)
     lanes = n_trees * n_features
     per_chunk = max(1, max_elements // (n_nodes * n))
-    lane_tree = xp.reshape(xp.broadcast_to(xp.reshape(xp.arange(n_trees, device=device), (-1, 1)), (n_trees, n_features)), (-1,))
-    lane_feature = xp.reshape(xp.broadcast_to(xp.reshape(xp.arange(n_features, device=device), (1, -1)), (n_trees, n_features)), (-1,))
+    grid = (n_trees, n_features)  # lane l is (tree l // F, feature l % F)
+    lane_tree = xp.reshape(xp.broadcast_to(xp.reshape(xp.arange(n_trees, device=device), (-1, 1)), grid), (-1,))
+    lane_feature = xp.reshape(xp.broadcast_to(xp.reshape(xp.arange(n_features, device=device), (1, -1)), grid), (-1,))
     g_flat, node_flat = xp.reshape(g, (-1,)), xp.reshape(node, (-1,))
     parts = []
     for low in range(0, lanes, per_chunk):
@@ -128,7 +130,9 @@ def best_cuts(xp: Any, columns: SortedColumns, g: Any, node: Any, sums: NodeSums
     return FeatureCuts(*(xp.reshape(a, (n_nodes, n_trees, n_features)) for a in fields))
 
 
-def _chunk_cuts(xp: Any, columns: SortedColumns, g_flat: Any, node_flat: Any, sums: NodeSums, trees: Any, features: Any) -> FeatureCuts:
+def _chunk_cuts(
+    xp: Any, columns: SortedColumns, g_flat: Any, node_flat: Any, sums: NodeSums, trees: Any, features: Any
+) -> FeatureCuts:
     """:func:`best_cuts` for one chunk of lanes (tree ``trees[l]``, feature ``features[l]``): arrays ``(V, L)``."""
     n_nodes = sums.count.shape[0]
     n = columns.order.shape[1]
@@ -180,12 +184,16 @@ def decide_level(
     exists = sums.count > 0
     node_impurity = impurity(xp, sums.count, sums.total, sums.squares)
     can_split = (sums.count >= 2) & (node_impurity > EPSILON)
-    no_split = xp.zeros(exists.shape, dtype=xp.bool, device=getattr(g, "device", None))
     if depth >= MAX_DEPTH or not bool(xp.any(can_split)):
-        leaves = newton_leaves(xp, sums, leaf_scale)
-        zeros = xp.zeros(exists.shape, dtype=xp.float64, device=getattr(g, "device", None))
-        return Level(exists, no_split, xp.full(exists.shape, -1, dtype=xp.int64, device=getattr(g, "device", None)),
-                     zeros, xp.where(exists, leaves, 0.0), xp.zeros(exists.shape + (n_features,), dtype=xp.float64, device=getattr(g, "device", None)))
+        device = getattr(g, "device", None)
+        return Level(
+            exists,
+            xp.zeros(exists.shape, dtype=xp.bool, device=device),
+            xp.full(exists.shape, -1, dtype=xp.int64, device=device),
+            xp.zeros(exists.shape, dtype=xp.float64, device=device),
+            xp.where(exists, newton_leaves(xp, sums, leaf_scale), 0.0),
+            xp.zeros(exists.shape + (n_features,), dtype=xp.float64, device=device),
+        )
     cuts = best_cuts(xp, columns, g, node, sums, max_elements=max_elements)
     best_proxy = xp.max(cuts.proxy, axis=-1)
     splits = can_split & (best_proxy > -xp.inf)

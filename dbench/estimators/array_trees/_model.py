@@ -53,7 +53,8 @@ class ArrayBoostedTrees:
         per_chunk = max(1, self.max_elements // max(1, n_columns * N_INTERNAL * n))
         for low in range(0, n_stages, per_chunk):
             high = min(n_stages, low + per_chunk)
-            steps = self.learning_rate * _leaf_values(xp, rows, feature[low:high, ...], threshold[low:high, ...], leaf_value[low:high, ...])
+            chunk = (feature[low:high, ...], threshold[low:high, ...], leaf_value[low:high, ...])
+            steps = self.learning_rate * _leaf_values(xp, rows, *chunk)
             # Stage by stage, as scikit-learn adds them (a cumulative sum is sequential on CPU backends).
             raw = xp.cumulative_sum(xp.concat([raw[None, ...], steps], axis=0), axis=0)[-1, ...]
         return xp.matrix_transpose(raw)
@@ -85,6 +86,7 @@ def _leaf_values(xp: Any, rows: Any, feature: Any, threshold: Any, leaf_value: A
     for _ in range(MAX_DEPTH):
         slot = 2 * slot + 1 + xp.take_along_axis(go_right, slot, axis=2)
     leaf = xp.reshape(slot, (n_stages, n_columns, n)) - n_internal
-    base = xp.reshape(xp.arange(n_stages * n_columns, dtype=xp.int64, device=getattr(rows, "device", None)), (n_stages, n_columns, 1))
+    trees = xp.arange(n_stages * n_columns, dtype=xp.int64, device=getattr(rows, "device", None))
+    base = xp.reshape(trees, (n_stages, n_columns, 1))
     flat = xp.reshape(base * (n_internal + 1) + leaf, (-1,))
     return xp.reshape(xp.take(xp.reshape(leaf_value, (-1,)), flat), (n_stages, n_columns, n))
