@@ -4,18 +4,27 @@
   one-line :class:`~dbench.errors.ConfigError` naming where the offending value sits.
 - :func:`canonical_json` is the text every hash is taken over: sorted keys, no spaces, ASCII, no NaN.
 - :func:`write_json_atomic` writes through a temporary file in the same folder and a rename, so a
-  killed run never leaves a half-written file.
+  killed run never leaves a half-written file; :func:`write_atomic` does the same for any writer
+  (a checkpoint, a TorchScript file, a code shard).
+
+Files written atomically get the permissions ``open()`` would give them (``0o666`` less the umask,
+and a folder's default ACL): the temporary file is created with ``os.open(..., 0o666)`` rather than
+``tempfile.mkstemp``, whose files are always ``0o600`` (unreadable to colleagues and web servers).
+
+- :func:`file_sha256` is the hash of a file's bytes (encoder fingerprints, downloaded datasets).
 
 NumPy is never imported here: its scalars and arrays are recognised by their ``item``/``tolist``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +63,69 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``path`` via a temporary file in the same folder and a rename."""
+def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
+    """A new, empty file next to ``name`` in ``folder``, opened for writing; mode ``0o666`` less the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        # The target's suffix is kept: writers such as numpy.savez append ".npz" to any other name.
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp{Path(name).suffix}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file for {name} in {folder}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` when the block succeeds.
+
+    The temporary file exists (empty, with the permissions ``open()`` would give it) when the block
+    starts, so a writer that takes a file name (``torch.save``, ``numpy.savez``) keeps those
+    permissions. If the block raises, the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path.parent, path.name)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it over ``path``.
+
+    A crash mid-write leaves the previous file intact instead of a truncated one; the file gets the
+    permissions ``open()`` would give it (see the module docstring).
+    """
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` via a temporary file in the same folder and a rename."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return write_atomic(path, write)
 
 
-__all__ = ["canonical_json", "jsonable", "write_json_atomic"]
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["atomic_path", "canonical_json", "file_sha256", "jsonable", "write_atomic", "write_json_atomic"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dbench._json import write_atomic
 from dbench.errors import DbenchError
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -27,17 +27,10 @@ CHECKPOINT_FORMAT = "reference_models.checkpoint/1"
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it over ``path``.
 
-    A crash mid-write leaves the previous file intact instead of a truncated one.
+    A crash mid-write leaves the previous file intact instead of a truncated one. The file gets the
+    permissions ``open()`` would give it (the umask is honoured), so colleagues can read a run.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, write)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -53,10 +46,10 @@ def load_checkpoint(path: Path, *, expected_model: str | None = None) -> dict[st
         raise DbenchError(f"no checkpoint at {path}; train a model there first with `dbench train`") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated or foreign file
         raise DbenchError(
-            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); delete it to retrain"
+            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); train again with --restart (or delete it)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DbenchError(f"{path} is not a reference_models checkpoint; delete it or use another --out")
+        raise DbenchError(f"{path} is not a reference_models checkpoint; use another --out folder (or --restart to replace it)")
     if expected_model is not None and payload.get("model") != expected_model:
         raise DbenchError(
             f"checkpoint {path} is from model {payload.get('model')!r}, not {expected_model!r}; "
@@ -71,15 +64,30 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     write_atomically(run_dir / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def run_folder(run_dir: str | os.PathLike[str]) -> Path:
+    """``run_dir`` as a Path; DbenchError (one line) when it is a file or does not exist."""
+    path = Path(run_dir)
+    if path.is_dir():
+        return path
+    what = "a file" if path.exists() else "not there"
+    raise DbenchError(
+        f"{path} is not a run folder ({what}); pass the folder that `dbench train --out` wrote "
+        f"(it holds {CONFIG_FILE} and {ENCODER_FILE})"
+    )
+
+
 def read_config(run_dir: Path) -> dict[str, Any]:
     """Read ``config.json`` of a run directory; DbenchError when it is missing or malformed."""
-    path = Path(run_dir) / CONFIG_FILE
+    path = run_folder(run_dir) / CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DbenchError(f"{run_dir} is not a training run (no {CONFIG_FILE}); pass a `dbench train --out` directory") from None
+        raise DbenchError(
+            f"{run_dir} is not a run folder (no {CONFIG_FILE}); pass the folder `dbench train --out` wrote"
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise DbenchError(f"cannot read {path}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise DbenchError(f"cannot read {path} ({reason}); retrain with `dbench train --restart` if it is damaged") from None
     if not isinstance(config, dict) or "model" not in config:
         raise DbenchError(f"{path} has no 'model' entry; it was not written by `dbench train`")
     return config

@@ -27,19 +27,22 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     return overrides
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
+def _set_threads(threads: int | None, *, default_to_cores: bool = False) -> None:
+    """Apply ``--threads``; without it, training uses the physical cores (other commands torch's choice)."""
+    from reference_models import runtime
 
-        if threads < 1:
-            raise ConfigError(f"--threads must be >= 1; got {threads}")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1; got {threads}")
+    if threads is None and default_to_cores:
+        threads = runtime.default_threads()
+    if threads is not None:
+        runtime.set_threads(threads)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from reference_models.training import train
 
-    _set_threads(args.threads)
+    _set_threads(args.threads, default_to_cores=True)
     result = train(
         args.model,
         dataset=args.dataset,
@@ -96,8 +99,16 @@ def register(subparsers: Any) -> None:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter; repeatable")
     train.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default: 1000)")
     train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: the physical cores this process may use, best for one training on an "
+        "idle machine; with several trainings at once or other jobs running, use 1 per training)",
+    )
+    train.add_argument(
+        "--no-progress", action="store_true", help="no progress (default: a bar in a terminal, a line every 30 s in a log)"
+    )
     train.set_defaults(func=run_train)
 
     traverse = subparsers.add_parser(

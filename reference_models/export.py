@@ -18,13 +18,17 @@ from reference_models.checkpoint import write_atomically
 
 
 def export_encoder(encoder: GaussianEncoder, path: str | os.PathLike[str]) -> Path:
-    """Script a CPU copy of ``encoder`` (eval mode) and save it atomically at ``path``."""
+    """Script a CPU copy of ``encoder`` (eval mode, standard weight layout) and save it atomically at ``path``.
+
+    Training keeps the encoder's weights channels-last on CPU; the exported copy is converted back to
+    the default layout, so the file does not depend on how it was trained.
+    """
     path = Path(path)
     # torch >= 2.10 marks TorchScript deprecated, but it is still the one self-contained format that
     # dbench's encoder loader reads without the defining code; the warning is not actionable here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(copy.deepcopy(encoder).cpu().eval())
+        scripted = torch.jit.script(copy.deepcopy(encoder).cpu().to(memory_format=torch.contiguous_format).eval())
         write_atomically(path, lambda tmp: torch.jit.save(scripted, str(tmp)))
     return path
 

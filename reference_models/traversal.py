@@ -54,9 +54,13 @@ def tile_grid(frames: np.ndarray, *, gap: int = 2, block_gap: int = 6) -> np.nda
     return grid
 
 
-def seed_images(dataset: GroundTruthDataset, n_images: int, seed: int = 0) -> np.ndarray:
-    """``n_images`` distinct observations drawn uniformly with a seeded generator."""
+def seed_indices(dataset: GroundTruthDataset, n_images: int, seed: int = 0) -> np.ndarray:
+    """Sorted flat indices of ``n_images`` distinct observations drawn uniformly with a seeded generator."""
     rng = np.random.default_rng(seed)
     total = num_observations(dataset)
-    indices = rng.choice(total, size=min(n_images, total), replace=False)
-    return dataset.images(np.sort(indices).astype(np.int64))
+    return np.sort(rng.choice(total, size=min(n_images, total), replace=False)).astype(np.int64)
+
+
+def seed_images(dataset: GroundTruthDataset, n_images: int, seed: int = 0) -> np.ndarray:
+    """``n_images`` distinct observations drawn uniformly with a seeded generator (see :func:`seed_indices`)."""
+    return dataset.images(seed_indices(dataset, n_images, seed))

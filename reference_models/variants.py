@@ -34,7 +34,9 @@ class RegularizerInputs:
     discriminator_logits: torch.Tensor | None = None
 
 
-Regularizer = Callable[[RegularizerInputs, Mapping[str, Any]], tuple[torch.Tensor, dict[str, float]]]
+#: Extra loss terms to log: detached scalar tensors (read together once per step) or plain floats.
+Terms = dict[str, "torch.Tensor | float"]
+Regularizer = Callable[[RegularizerInputs, Mapping[str, Any]], tuple[torch.Tensor, Terms]]
 
 
 @dataclass(frozen=True)
@@ -71,40 +73,40 @@ def _coerce(key: str, value: Any, kind: type) -> float | int:
     return number
 
 
-def _vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     return inputs.kl, {}
 
 
-def _beta_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _beta_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     return hp["beta"] * inputs.kl, {}
 
 
-def _annealed_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _annealed_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     capacity = losses.anneal_capacity(hp["c_max"], inputs.step, hp["iteration_threshold"])
     return losses.annealed_regularizer(inputs.kl, capacity, hp["gamma"]), {"capacity": capacity}
 
 
-def _factor_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _factor_vae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     assert inputs.discriminator_logits is not None, "FactorVAE needs the discriminator's logits"
     tc = losses.factor_vae_tc(inputs.discriminator_logits)
-    return inputs.kl + hp["gamma"] * tc, {"tc_estimate": float(tc.detach())}
+    return inputs.kl + hp["gamma"] * tc, {"tc_estimate": tc.detach()}
 
 
-def _beta_tcvae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _beta_tcvae(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     reg, tc = losses.beta_tcvae_regularizer(inputs.kl, inputs.z, inputs.mean, inputs.logvar, hp["beta"])
-    return reg, {"tc_estimate": float(tc.detach())}
+    return reg, {"tc_estimate": tc.detach()}
 
 
-def _dip_vae_i(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _dip_vae_i(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     lambda_d = hp["lambda_d_factor"] * hp["lambda_od"]
     reg, penalty = losses.dip_i_regularizer(inputs.kl, inputs.mean, hp["lambda_od"], lambda_d)
-    return reg, {"dip_penalty": float(penalty.detach())}
+    return reg, {"dip_penalty": penalty.detach()}
 
 
-def _dip_vae_ii(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+def _dip_vae_ii(inputs: RegularizerInputs, hp: Mapping[str, Any]) -> tuple[torch.Tensor, Terms]:
     lambda_d = hp["lambda_d_factor"] * hp["lambda_od"]
     reg, penalty = losses.dip_ii_regularizer(inputs.kl, inputs.mean, inputs.logvar, hp["lambda_od"], lambda_d)
-    return reg, {"dip_penalty": float(penalty.detach())}
+    return reg, {"dip_penalty": penalty.detach()}
 
 
 _VARIANTS = (

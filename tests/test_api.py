@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from toy_encoders import codes_only, posterior
 
 import dbench
 from dbench.choices import BACKENDS, REPRESENTATIONS
@@ -26,22 +27,28 @@ def _never_called(images):
 
 
 def _pair(images):
-    n = images.shape[0]
-    flat = images.reshape(n, -1)
-    codes = np.stack([flat.mean(axis=1), flat[:, ::7].mean(axis=1), flat[:, ::3].std(axis=1)], axis=1)
-    return codes, np.full_like(codes, -3.0)
+    return posterior(images)
 
 
 def test_evaluate_shows_its_real_signature():
     for function in (dbench.evaluate, dbench.evaluate_all):
         parameters = inspect.signature(function).parameters
         assert next(iter(parameters)) == "encoder"
-        # The keyword arguments are exactly the options' fields, in order, with the same defaults.
-        fields = dataclasses.fields(EvaluationOptions)
-        assert list(parameters)[1:] == [f.name for f in fields]
+        # The keyword arguments are the options' fields, in order, with the same defaults (the call's
+        # own text, ``invocation``, is filled in by the function), then ``raise_on_failure``.
+        fields = [f for f in dataclasses.fields(EvaluationOptions) if f.name != "invocation"]
+        assert list(parameters)[1:] == [f.name for f in fields] + ["raise_on_failure"]
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
+        assert all(parameters[f.name].default == f.default for f in fields if f.default is not dataclasses.MISSING)
         assert parameters["progress"].default is False and parameters["protocol"].default is None
-    assert "representation :" in dbench.evaluate.__doc__ and "cache_dir :" in dbench.evaluate.__doc__
+        assert parameters["raise_on_failure"].default is True
+    for name in ("representation :", "cache_dir :", "limit :", "raise_on_failure :", "EvaluationError"):
+        assert name in dbench.evaluate.__doc__
+    # help() shows the same signature (not ``(*args, **kwargs)``).
+    import pydoc
+
+    text = pydoc.render_doc(dbench.evaluate, renderer=pydoc.plaintext)
+    assert "evaluate(encoder: 'Any', *, protocol:" in text and "raise_on_failure: 'bool' = True" in text
 
 
 def test_import_dbench_stays_cheap():
@@ -99,3 +106,53 @@ def test_a_single_metric_name_is_one_metric():
     result = dbench.evaluate(_pair, dataset="tiny_dsprites", metrics="mig", params={"mig": {"n_train": 200}},
                              backend="numpy")
     assert set(result.scores) == {"mig"}
+
+
+def _codes_only(images):
+    return codes_only(images)
+
+
+def test_a_codes_only_encoder_skips_the_sampled_representation_with_one_warning():
+    notice = r"skipped the sampled representation \(1 evaluation\): encoder '_codes_only' returns codes only"
+    with pytest.warns(UserWarning, match=notice):
+        results = dbench.evaluate_all(_codes_only, protocol=TWO_REPRESENTATIONS, backend="numpy")
+    assert [(r.representation, r.status) for r in results] == [("mean", "ok")]
+    with pytest.raises(ConfigError, match="returns codes only, so it has no sampled representation"):
+        dbench.evaluate(_codes_only, protocol=TWO_REPRESENTATIONS, representation="sampled")
+
+
+def test_a_failed_metric_raises_carrying_the_partial_result(monkeypatch):
+    import dataclasses
+
+    import dbench.metrics._mig as mig_module
+
+    def broken(plan, codes, params):
+        raise ValueError("mig: the estimator diverged")
+
+    monkeypatch.setattr(mig_module, "SPEC", dataclasses.replace(mig_module.SPEC, score_fn=broken))
+    kwargs = dict(dataset="tiny_dsprites", metrics=["mig", "sap"], backend="numpy",
+                  params={"mig": {"n_train": 200}, "sap": {"n_train": 200, "n_test": 100}})
+    with pytest.raises(dbench.EvaluationError) as info:
+        dbench.evaluate(_pair, **kwargs)
+    assert isinstance(info.value, dbench.DbenchError)
+    assert "mig: mig: the estimator diverged" in str(info.value) and "\n" not in str(info.value)
+    partial = info.value.result
+    assert partial.status == "partial" and set(partial.scores) == {"sap"} and "mig" in partial.errors
+    # Asked not to raise, the same call returns that result.
+    returned = dbench.evaluate(_pair, raise_on_failure=False, **kwargs)
+    assert returned.scores == partial.scores and returned.errors == partial.errors
+    with pytest.raises(dbench.EvaluationError) as info:
+        dbench.evaluate_all(_pair, **kwargs)
+    assert len(info.value.results) == 1
+
+
+def test_the_python_call_is_recorded_as_the_invocation():
+    result = dbench.evaluate(_pair, dataset="tiny_dsprites", metrics="mig", params={"mig": {"n_train": 200}},
+                             backend="numpy")
+    assert result.provenance.invocation == (
+        "dbench.evaluate(<_pair>, dataset='tiny_dsprites', metrics='mig', params={'mig': {'n_train': 200}}, backend='numpy')"
+    )
+    assert result.provenance.created_utc.endswith("Z") and result.provenance.encoder_file is None
+    versions = result.environment["versions"]
+    assert versions["numpy"] == np.__version__ and {"dbench", "scipy", "scikit-learn", "numba", "torch"} <= set(versions)
+    assert result.environment["cpu"]

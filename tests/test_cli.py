@@ -55,7 +55,7 @@ def test_evaluate_prints_table_and_writes_result(tmp_path):
         (["evaluate", str(NUMPY_EXAMPLE), "--set", "mig.bins=3", "--metrics", "mig"], "bins", 2),
         (["evaluate", str(NUMPY_EXAMPLE), "--set", "oops"], "METRIC.PARAM=VALUE", 2),
         (["evaluate", str(NUMPY_EXAMPLE), "--representation", "both"], "invalid choice: 'both'", 2),
-        (["evaluate"], "required: encoder (see dbench evaluate --help)", 2),
+        (["evaluate"], "required: ENCODER (see dbench evaluate --help)", 2),
         (["nonsense"], "invalid choice: 'nonsense'", 2),
         (["protocols", "show", "nope"], "protocol 'nope' not found", 2),
         # A parameter outside its declared range (ParameterError) is a configuration error.
@@ -105,6 +105,7 @@ def test_list_metrics_and_datasets():
 
 def test_list_metrics_shows_each_declaration():
     """Per metric: its description, every parameter with default and range, every score key with bounds and direction."""
+    from dbench._cli.list import SAMPLE_SIZE_MARK
     from dbench.metrics import METRIC_NAMES, get_metric
 
     proc = dbench("list", "metrics")
@@ -115,7 +116,8 @@ def test_list_metrics_shows_each_declaration():
         described = get_metric(name).describe()
         assert block.startswith(f"{name}: {described['description']}\n")
         for param in described["params"]:
-            assert any(line.split()[:1] == [param["name"]] and line.endswith(f"; {param['allowed']}")
+            mark = f"; {SAMPLE_SIZE_MARK}" if param["sample_size"] else ""
+            assert any(line.split()[:1] == [param["name"]] and line.endswith(f"; {param['allowed']}{mark}")
                        for line in block.splitlines()), (name, param["name"])
         for score in described["scores"]:
             assert any(line.split()[:1] == [score["key"]] for line in block.splitlines()), (name, score["key"])
@@ -124,5 +126,6 @@ def test_list_metrics_shows_each_declaration():
     mig = blocks[list(METRIC_NAMES).index("mig")]
     assert "    n_bins   20; an integer in [1, 1000]" in mig
     assert "    mig  [0, 1], higher is better: " in mig
+    assert f"    n_train  10000; an integer in [2, 10000000]; {SAMPLE_SIZE_MARK}" in mig
     unsupervised = blocks[list(METRIC_NAMES).index("unsupervised")]
     assert "gaussian_total_correlation             [0, inf), lower is better" in unsupervised

@@ -279,8 +279,11 @@ def test_registry_errors_are_one_line_and_say_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(DatasetError, match="source must be one of"):
         get_dataset("color_dsprites", source="web")
     monkeypatch.delenv("DBENCH_DATA_DIR", raising=False)
+    monkeypatch.delenv("DISENTANGLEMENT_LIB_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "no_user_data"))
     for name, options in (("dsprites_official", {}), ("noisy_dsprites", {"source": "official"})):
-        with pytest.raises(DatasetError, match="--data-dir or \\$DBENCH_DATA_DIR") as err:
+        with pytest.raises(DatasetError, match=r"no data folder is set \(--data-dir, \$DBENCH_DATA_DIR or "
+                           r"\$DISENTANGLEMENT_LIB_DATA\).*run `dbench download dsprites`") as err:
             get_dataset(name, **options)
         assert "\n" not in str(err.value)
     with pytest.raises(DatasetError, match=str(tmp_path)):

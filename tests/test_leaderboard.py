@@ -53,7 +53,7 @@ _DELETE = object()
 @pytest.mark.parametrize("changes, expected", [
     ({"colour": "red"}, "r.json: colour: unknown key"),
     ({"dataset": _DELETE}, "r.json: dataset: Field required"),
-    ({"schema_version": 2}, "r.json: schema_version: 2 is not supported; this dbench reads version 1"),
+    ({"schema_version": 3}, "r.json: schema_version: 3 is not supported; this dbench reads versions 1, 2"),
     ({"status": "done"}, "r.json: status: Input should be 'ok', 'partial' or 'failed'"),
     ({"status": "failed"}, "status is 'failed' but neither error nor errors says why"),
     ({"error": "boom"}, "status is 'ok' but error/errors are set"),

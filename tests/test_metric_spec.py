@@ -394,7 +394,8 @@ def reference_markdown() -> str:
         lines += ["| parameter | default | allowed | what it is |", "|---|---|---|---|"]
         for p in described["params"]:
             allowed = p["allowed"].replace("|", "\\|")
-            lines.append(f"| `{p['name']}` | `{json.dumps(p['default'])}` | {allowed} | {p['doc']} |")
+            size = " (a sample size: `--limit` scales it)" if p["sample_size"] else ""
+            lines.append(f"| `{p['name']}` | `{json.dumps(p['default'])}` | {allowed} | {p['doc']}{size} |")
         for rule in described["rules"]:
             lines += ["", f"Rule: `{rule['condition']}` ({rule['doc']})."]
         lines += ["", "| score key | range | higher is better | what it is |", "|---|---|---|---|"]

@@ -108,7 +108,12 @@ def test_encoder_failure_keeps_partial_results():
                 raise RuntimeError("GPU fell off the bus")
             return super().encode(images)
 
-    result = _run(FailsLater(), batch_size=100)
+    # In Python a failure raises, carrying the partial result.
+    with pytest.raises(dbench.EvaluationError) as info:
+        _run(FailsLater(), batch_size=100)
+    result = info.value.result
+    assert info.value.results == [result] and "GPU fell off the bus" in str(info.value)
+    assert "raise_on_failure=False" in str(info.value) and "\n" not in str(info.value)
     assert "mig" in result.scores  # mig's 300 observations come first and were encoded
     assert result.status == "partial"
     assert "GPU fell off the bus" in result.error
@@ -157,7 +162,7 @@ def test_scores_outside_their_declaration_are_that_metrics_error(monkeypatch):
         return Scored({key: value + 2.0 for key, value in honest(plan, codes, params).scores.items()})
 
     monkeypatch.setattr(mig_module, "SPEC", dataclasses.replace(mig_module.SPEC, score_fn=inflated))
-    result = _run(CountingEncoder())
+    result = _run(CountingEncoder(), raise_on_failure=False)  # the result, not an EvaluationError
     assert "mig" not in result.scores and "sap" in result.scores
     assert result.status == "partial"
     assert result.errors["mig"].startswith("metrics.mig: score 'mig' = ")

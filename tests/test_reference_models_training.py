@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import threading
 
 import numpy as np
 import pytest
@@ -12,8 +13,10 @@ from dbench.errors import ConfigError, DbenchError
 
 torch = pytest.importorskip("torch")
 
+from dbench.datasets import get_dataset  # noqa: E402
+from dbench.datasets.base import sample_factors  # noqa: E402
 from reference_models import training  # noqa: E402 - imports torch: only after the importorskip
-from reference_models.checkpoint import load_checkpoint, load_run  # noqa: E402 - imports torch: only after the importorskip
+from reference_models.checkpoint import load_checkpoint, load_run, save_checkpoint  # noqa: E402 - imports torch: only after the importorskip
 from reference_models.export import load_exported_encoder  # noqa: E402 - imports torch: only after the importorskip
 from reference_models.training import train  # noqa: E402 - imports torch: only after the importorskip
 
@@ -67,21 +70,53 @@ def test_same_seed_gives_the_same_weights(tmp_path):
     assert not _same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
 
 
+def _data_rng_state_after(steps: int, *, seed: int = 0, batch_size: int = 8) -> dict:
+    """The data generator's state after drawing the batches of ``steps`` steps in the training loop."""
+    rng = np.random.default_rng(seed)
+    data = get_dataset(TINY)
+    for _ in range(steps):
+        sample_factors(data, batch_size, rng)
+    return rng.bit_generator.state
+
+
 @pytest.mark.parametrize("model", ["factor_vae", "annealed_vae"])
 def test_resuming_an_interrupted_run_matches_an_uninterrupted_one(tmp_path, monkeypatch, model):
     _train(model, tmp_path / "straight", 10)
 
     real_step = training.training_step
+    real_producer = training.batch_producer
+    produced = []
+
+    def counting_producer(data, batch_size, trainer):
+        produce = real_producer(data, batch_size, trainer)
+
+        def count(rng):
+            produced.append(None)
+            return produce(rng)
+
+        return count
 
     def crash_at_step_6(trainer, variant, hparams, images, step):
         if step == 6:
+            # Let the prefetch thread draw every remaining batch first: the checkpoint written at
+            # step 4 must not have picked up the generator state of any batch drawn ahead.
+            for _ in range(500):
+                if len(produced) == 10:
+                    break
+                threading.Event().wait(0.01)
+            assert len(produced) == 10
             raise KeyboardInterrupt
         return real_step(trainer, variant, hparams, images, step)
 
+    monkeypatch.setattr(training, "PREFETCH_DEPTH", 8)
+    monkeypatch.setattr(training, "batch_producer", counting_producer)
     monkeypatch.setattr(training, "training_step", crash_at_step_6)
     with pytest.raises(KeyboardInterrupt):
         _train(model, tmp_path / "resumed", 10)
-    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"] == 4
+    interrupted = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert interrupted["step"] == 4
+    assert interrupted["numpy_rng_state"] == _data_rng_state_after(4)
+    assert not any(thread.name == "reference_models-prefetch" for thread in threading.enumerate())
     monkeypatch.setattr(training, "training_step", real_step)
     _train(model, tmp_path / "resumed", 10)
 
@@ -91,6 +126,41 @@ def test_resuming_an_interrupted_run_matches_an_uninterrupted_one(tmp_path, monk
     if model == "factor_vae":
         assert _same_weights(straight["discriminator_state"], resumed["discriminator_state"])
     assert _logged_steps(tmp_path / "resumed") == list(range(10))
+
+
+def test_final_checkpoint_holds_the_data_state_of_the_last_step(tmp_path):
+    _train("vae", tmp_path, 7)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["numpy_rng_state"] == _data_rng_state_after(7)
+
+
+def _rewrite_as_version_one_checkpoint(path) -> None:
+    """Make a checkpoint look as the first version wrote it: unfused Adam, contiguous weights."""
+    payload = load_checkpoint(path)
+    for key in ("vae_optimizer_state", "discriminator_optimizer_state"):
+        if payload[key] is not None:
+            for group in payload[key]["param_groups"]:
+                group["fused"] = None
+    payload["model_state"] = {name: value.contiguous() for name, value in payload["model_state"].items()}
+    save_checkpoint(path, payload)
+
+
+@pytest.mark.parametrize("model", ["vae", "factor_vae"])
+def test_checkpoints_of_the_first_version_resume_exactly(tmp_path, model):
+    """Run folders trained before the speed-ups resume, and continue as a run of this version would."""
+    _train(model, tmp_path / "straight", 8)
+    _train(model, tmp_path / "old", 4)
+    _rewrite_as_version_one_checkpoint(tmp_path / "old" / "checkpoint.pt")
+    _train(model, tmp_path / "old", 8)
+    assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "old"))
+    optimizer = load_checkpoint(tmp_path / "old" / "checkpoint.pt")["vae_optimizer_state"]
+    assert optimizer["param_groups"][0]["fused"] == training.make_adam([torch.zeros(1)], training.VAE_ADAM).defaults["fused"]
+
+
+def test_resuming_with_another_thread_count_warns(tmp_path):
+    _train("vae", tmp_path, 2)
+    torch.set_num_threads(2)
+    with pytest.warns(UserWarning, match="--threads 1"):
+        _train("vae", tmp_path, 3)
 
 
 def test_training_further_continues_from_the_checkpoint(tmp_path):
@@ -194,8 +264,11 @@ def test_cli_trains_traverses_and_plots(tmp_path, capsys):
     from matplotlib import image as mpimg
 
     grid = mpimg.imread(tmp_path / "t.png")
-    # 2 seed images x 10 latents rows of 64 px (2 px gaps, 6 px between blocks); 5 columns.
-    assert grid.shape[:2] == (2 * (10 * 64 + 9 * 2) + 6, 5 * 64 + 4 * 2)
+    # A labelled figure: 2 blocks (seed images) of 10 latent rows each, 5 value columns plus the seed
+    # column: taller than wide, and more than a blank canvas.
+    height, width = grid.shape[:2]
+    assert height > 2 * (10 * 64) * 0.5 and width > 6 * 64 * 0.5 and height > width
+    assert float(grid[..., :3].std()) > 0.05
 
     args = parser.parse_args(["plot-losses", str(run), "--out", str(tmp_path / "l.png")])
     assert args.func(args) == 0 and (tmp_path / "l.png").stat().st_size > 0
@@ -206,3 +279,34 @@ def test_cli_rejects_malformed_overrides(tmp_path):
     args = parser.parse_args(["train", "vae", "--steps", "1", "--out", str(tmp_path), "--set", "beta"])
     with pytest.raises(ConfigError):
         args.func(args)
+
+
+def test_cli_defaults_to_the_physical_cores(tmp_path, monkeypatch):
+    from reference_models import runtime
+
+    monkeypatch.setattr(runtime, "default_threads", lambda: 1)
+    torch.set_num_threads(2)
+    parser = _parser()
+    args = parser.parse_args(["train", "vae", "--dataset", TINY, "--steps", "1", "--out", str(tmp_path), "--no-progress"])
+    assert args.func(args) == 0
+    assert torch.get_num_threads() == 1
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["torch_threads"] == 1
+    args = parser.parse_args(["train", "vae", "--steps", "1", "--out", str(tmp_path), "--threads", "0"])
+    with pytest.raises(ConfigError):
+        args.func(args)
+
+
+def test_cpu_training_layout_and_a_standard_layout_export(tmp_path):
+    _train("vae", tmp_path, 1)
+    trainer = training.build_trainer(training.get_variant("vae"), 0, torch.device("cpu"), 1)
+    assert trainer.model.encoder.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.input_format == torch.channels_last
+    scripted = load_exported_encoder(tmp_path / "encoder.pt")
+    assert all(parameter.is_contiguous() for parameter in scripted.parameters())
+
+
+def test_progress_lines_in_a_log(tmp_path, capsys):
+    _train("vae", tmp_path, 3, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "vae: training to step 3, starting"
+    assert lines[-1].startswith("vae: step 3/3 (100.0%)") and "finished after" in lines[-1]

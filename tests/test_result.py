@@ -1,4 +1,4 @@
-"""One result model: what the pipeline writes is what the leaderboard reads, in schema_version 1."""
+"""One result model: what the pipeline writes is what the leaderboard reads (schema 2; version 1 still read)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_the_leaderboard_reads_with_the_pipeline_s_model():
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
 def test_committed_version_1_files_read_and_write_back_unchanged(path):
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == 1 and SCHEMA_VERSION == 2
     assert read_result(path).to_dict() == data
 
 
@@ -58,6 +58,22 @@ def test_defaults_of_the_writer_and_what_a_file_must_say(tmp_path):
         del incomplete[key]
         with pytest.raises(ConfigError, match=f"^f.json: {key}: Field required$"):
             validate_result(incomplete, "f.json")
+
+
+def test_version_1_files_stay_version_1_and_version_2_adds_provenance(tmp_path):
+    old = validate_result({**_minimal(), "schema_version": 1, "dbench_version": "0.1.0"}, "old.json")
+    assert old.schema_version == 1 and old.provenance is None
+    written = json.loads(old.write(tmp_path / "old.json").read_text())
+    assert written["schema_version"] == 1 and not {"provenance", "spread", "notes"} & set(written)
+    with pytest.raises(ConfigError, match=r"old.json: <top level>: provenance, spread and notes need schema_version 2"):
+        validate_result({**_minimal(), "schema_version": 1, "dbench_version": "0.1.0", "notes": ["x"]}, "old.json")
+    with pytest.raises(ConfigError, match="schema_version: 3 is not supported; this dbench reads versions 1, 2"):
+        validate_result({**_minimal(), "schema_version": 3, "dbench_version": "9"}, "new.json")
+    new = EvaluationResult(**_minimal(provenance={"created_utc": "2025-01-01T00:00:00Z", "invocation": "dbench evaluate e.py"},
+                                      spread={"scores_std": "over seeds"}, notes=["a caveat"]))
+    data = json.loads(new.write(tmp_path / "new.json").read_text())
+    assert data["schema_version"] == 2 and data["provenance"]["invocation"] == "dbench evaluate e.py"
+    assert read_result(tmp_path / "new.json") == new
 
 
 def test_artifacts_stay_in_memory():

@@ -1,40 +1,74 @@
-"""``dbench evaluate ENCODER``: score an encoder, print the table, write the JSON result and plots."""
+"""``dbench evaluate ENCODER...``: score encoders, print each table, write the JSON results and plots.
+
+Several encoders and datasets go in one call (``dbench evaluate a.py b.py --dataset dsprites
+noisy_dsprites``): the protocol is resolved once (a usage error stops everything before any encoding),
+then each encoder is loaded once and scored on every (dataset, representation) pair. An encoder that
+fails to load is reported in one line and the others still run. Each result is printed and written
+as soon as it is done, with a ``wrote PATH`` line; where results go is described in
+:mod:`dbench.results.layout` (``--out FILE.json`` or ``--out DIR``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dbench._cli.exit_codes import EXIT_FAILED, EXIT_OK
+from dbench._cli.messages import one_line, os_error_line
 from dbench.choices import BACKENDS, REPRESENTATIONS
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, DbenchError
+
+_EPILOG = """examples:
+  dbench evaluate enc.py                                     # quick protocol on dSprites, table only
+  dbench evaluate enc.py --protocol dlib --limit 0.1         # dlib with every sample size scaled by 0.1
+  dbench evaluate a.py b.py --dataset dsprites noisy_dsprites --out results/   # one JSON per result
+  dbench evaluate enc.py --out r.json --save-codes           # r.json and r.codes/<metric>.seed0.npz
+
+--out FILE.json writes one file (several results: FILE.<dataset>-<representation>.json, with
+<encoder>. in front for several encoders); --out DIR writes
+DIR/<encoder>/<protocol>/<dataset>-<representation>.json and skips results already scored there
+(same encoder and protocol) unless --overwrite is given.
+"""
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
-        help="score an encoder (prints a table, writes a JSON result)",
-        description="Score ENCODER: a Python file, a TorchScript file or a trained run folder.",
+        help="score encoders (prints a table, writes JSON results)",
+        description="Score each ENCODER (a Python file, a TorchScript file or a trained run folder) under a protocol.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("encoder", help="path to a Python file, TorchScript file or reference-model run folder")
+    p.add_argument("encoders", nargs="+", metavar="ENCODER",
+                   help="Python file, TorchScript file or reference-model run folder (several allowed)")
     p.add_argument("--protocol", default=None, help="bundled protocol name or YAML file (default: quick)")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the protocol's, dsprites)")
+    p.add_argument("--dataset", nargs="+", default=None, metavar="DATASET",
+                   help="dataset name(s) (default: the protocol's; see dbench list datasets)")
     p.add_argument("--metrics", nargs="+", default=None, metavar="METRIC", help="metrics to run (default: the protocol's)")
     p.add_argument("--seed", type=int, nargs="+", default=None, help="metric seed(s) (default: the protocol's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="METRIC.PARAM=VALUE",
                    help="override a metric parameter, e.g. --set mig.n_train=5000 (repeatable)")
+    p.add_argument("--limit", type=float, default=None, metavar="F",
+                   help="scale every sample size of the protocol by F in (0, 1], e.g. 0.1 (a derived protocol)")
     p.add_argument("--representation", choices=REPRESENTATIONS, default=None)
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="encoding batch size")
-    p.add_argument("--data-dir", default=None, help="folder with official dataset files (or DBENCH_DATA_DIR)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with official dataset files (default: $DBENCH_DATA_DIR, $DISENTANGLEMENT_LIB_DATA)")
     p.add_argument("--cache-dir", default=None, help="persist codes here so an interrupted run resumes")
-    p.add_argument("--out", default=None, help="write the JSON result here")
-    p.add_argument("--plots", default=None, metavar="DIR", help="write plots (score table, DCI importances, probe curves)")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="a .json file, or a folder (DIR/<encoder>/<protocol>/<dataset>-<representation>.json)")
+    p.add_argument("--output-dir", default=None, metavar="DIR", help="the results folder (as --out DIR)")
+    p.add_argument("--overwrite", action="store_true", help="evaluate again results already scored in the results folder")
+    p.add_argument("--save-codes", action="store_true",
+                   help="also write every metric's indices, codes and factors (npz) beside each result file")
+    p.add_argument("--plots", default=None, metavar="DIR", help="write plots (scores, DCI importances, probe curves)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--baseline", action="store_true", help="mark the result as a reference baseline (leaderboard)")
+    p.add_argument("--baseline", action="store_true", help="mark the results as reference baselines (leaderboard)")
     p.set_defaults(func=run)
 
 
@@ -48,14 +82,23 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         metric, dot, param = key.partition(".")
         if not sep or not dot or not metric or not param:
             raise ConfigError(f"--set {item!r}: expected METRIC.PARAM=VALUE, e.g. mig.n_train=5000")
-        out.setdefault(metric, {})[param] = yaml.safe_load(value)
+        try:
+            out.setdefault(metric, {})[param] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: {value!r} is not a number, list or word; e.g. --set mig.n_train=5000") from None
     return out
+
+
+def _expected_name(spec: str) -> str:
+    """The name an encoder path gets (a file's stem, a folder's name): the results folder's first level."""
+    path = Path(spec)
+    return path.resolve().name if path.is_dir() else path.stem
 
 
 def run(args: argparse.Namespace) -> int:
     from dbench.evaluation.options import EvaluationOptions
-    from dbench.evaluation.pipeline import evaluate_all
-    from dbench.results import format_scores, write_plots
+    from dbench.evaluation.pipeline import resolve_config
+    from dbench.results.layout import OutputLayout
 
     options = EvaluationOptions(
         protocol=args.protocol,
@@ -66,29 +109,126 @@ def run(args: argparse.Namespace) -> int:
         representation=args.representation,
         backend=args.backend,
         batch_size=args.batch_size,
+        limit=args.limit,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         progress=not args.no_progress and sys.stderr.isatty(),
+        invocation=getattr(args, "invocation", None),
     )
-    results = evaluate_all(args.encoder, options)
-    status = EXIT_OK
-    for result in results:
-        result = result.model_copy(update={"baseline": bool(args.baseline)})
-        print(format_scores(result))
-        if args.out:
-            out = Path(args.out)
-            if len(results) > 1:
-                out = out.with_name(f"{out.stem}.{result.dataset}.{result.representation}{out.suffix or '.json'}")
-            result.write(out)
-            print(f"wrote {out}")
-        if args.plots:
-            folder = Path(args.plots) / (f"{result.dataset}-{result.representation}" if len(results) > 1 else "")
-            for path in write_plots(result, folder):
-                print(f"wrote {path}")
-        if result.status != "ok":
-            for metric, reason in result.errors.items():
-                print(f"dbench: {metric}: {reason}", file=sys.stderr)
-            if result.error and not result.errors:
-                print(f"dbench: error: {result.error}", file=sys.stderr)
+    # Usage errors (protocol, parameters, names) stop everything before any encoder is loaded.
+    configs = resolve_config(options)
+    names = [_expected_name(spec) for spec in args.encoders]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        sharing = ", ".join(s for s, n in zip(args.encoders, names, strict=True) if n in clash)
+        raise ConfigError(f"encoders {sharing} share the name "
+                          f"{clash[0]!r}, so their results would overwrite each other; evaluate them in separate calls")
+    layout = OutputLayout.from_arguments(args.out, args.output_dir, n_results=len(configs) * len(args.encoders),
+                                         several_encoders=len(args.encoders) > 1)
+    if args.save_codes and layout.target is None:
+        raise ConfigError("--save-codes writes the codes beside the result files; give --out FILE.json or --out DIR too")
+    rule = layout.rule()
+    if rule:
+        print(f"dbench: {rule}", file=sys.stderr)
+
+    status, ran = EXIT_OK, 0
+    for spec in args.encoders:
+        try:
+            outcome = _evaluate_encoder(spec, configs, options, layout, args)
+        except DbenchError as exc:  # this encoder could not be loaded or served: the others still run
+            if len(args.encoders) == 1:
+                raise
+            print(f"dbench: error: {spec}: {one_line(exc)}", file=sys.stderr)
             status = EXIT_FAILED
+            continue
+        ran += outcome.ran
+        if outcome.failed:
+            status = EXIT_FAILED
+    if layout.target is None and ran:
+        print("(results not saved: add --out FILE.json or --out DIR to keep them)", file=sys.stderr)
     return status
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.ran = 0
+        self.failed = False
+
+
+def _evaluate_encoder(spec: str, configs: list[Any], options: Any, layout: Any, args: argparse.Namespace) -> _Outcome:
+    from dbench.evaluation.pipeline import prepare, run_config
+    from dbench.results import format_scores
+    from dbench.results.layout import finished
+
+    outcome = _Outcome()
+    loaded, kept, notices = prepare(spec, configs, options)
+    for notice in notices:
+        print(f"dbench: note: {notice}", file=sys.stderr)
+    for cfg in kept:
+        path = layout.path(loaded.name, cfg.dataset, cfg.representation, cfg.protocol)
+        if (layout.folder and path is not None and not args.overwrite
+                and finished(path, protocol_hash=cfg.protocol["hash"], fingerprint=loaded.fingerprint)):
+            print(f"skipped {path}: already scored with this encoder and protocol (--overwrite to evaluate again)")
+            continue
+        saver = _code_saver(path, cfg, options) if args.save_codes and path is not None else None
+        result = run_config(loaded, cfg, options=options, encoder_spec=spec, on_codes=saver)
+        if args.baseline:
+            result = result.model_copy(update={"baseline": True})
+        outcome.ran += 1
+        print(format_scores(result))
+        if path is not None:
+            try:
+                result.write(path)
+            except OSError as exc:  # the next results may still be written elsewhere
+                print(f"dbench: error: {os_error_line(exc)} (the result above was not saved)", file=sys.stderr)
+                outcome.failed = True
+            else:
+                print(f"wrote {path}")
+        if saver is not None and saver.written:
+            print(f"wrote {len(saver.written)} code files ({saver.n_bytes / 1e6:,.1f} MB) to {saver.folder}")
+        if args.plots:
+            for written in _write_plots(result, Path(args.plots), layout):
+                print(f"wrote {written}")
+        print()
+        if result.status != "ok":
+            outcome.failed = True
+            _report_failures(result)
+    return outcome
+
+
+def _code_saver(path: Path, cfg: Any, options: Any) -> Any:
+    from dbench.datasets import get_dataset
+    from dbench.results.saved_codes import CodeSaver, codes_folder
+
+    return CodeSaver(codes_folder(path), get_dataset(cfg.dataset, data_dir=options.data_dir), cfg.representation)
+
+
+def _write_plots(result: Any, root: Path, layout: Any) -> list[Path]:
+    """Plots into ``root`` (one result) or ``root/<dataset>-<representation>/`` (several).
+
+    With several encoders, ``<encoder>/`` comes first.
+    """
+    from dbench.results import write_plots
+    from dbench.results.layout import result_file_name, safe_name
+
+    folder = root
+    if layout.several_encoders:
+        folder = folder / safe_name(result.encoder.name)
+    if layout.n_results > 1:
+        folder = folder / result_file_name(result.dataset, result.representation).removesuffix(".json")
+    return write_plots(result, folder)
+
+
+def _report_failures(result: Any) -> None:
+    """One stderr line per distinct reason (metrics failing for the same reason share a line)."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for metric, reason in result.errors.items():
+        by_reason[reason].append(metric)
+    where = f"{result.encoder.name} on {result.dataset} ({result.representation})"
+    for reason, metrics in by_reason.items():
+        print(f"dbench: {where}: {', '.join(metrics)} failed: {reason}", file=sys.stderr)
+    if result.error and not result.errors:
+        print(f"dbench: {where}: {result.error}", file=sys.stderr)
+
+
+__all__ = ["parse_overrides", "register", "run"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 #: Everything asked for was done: every metric scored, every file written or valid.
 EXIT_OK = 0
-#: Some part failed: a metric, the encoder, a submission; a refused result file or invalid protocol.
+#: Some part failed: a metric, the encoder, a submission, a download; a refused result file or invalid protocol.
 EXIT_FAILED = 1
 #: Usage or configuration error: bad arguments, protocol, parameters or dataset; nothing was run.
 EXIT_USAGE = 2
@@ -14,7 +14,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = f"""exit status:
   {EXIT_OK}    everything asked for was done (every metric scored, every file written or valid)
   {EXIT_FAILED}    some part failed: the encoder (not loadable, or failing), a metric, a submission, a
-       refused result file or an invalid protocol file (the rest is still reported and written)
+       download, a file that could not be written, a refused result file or an invalid protocol
+       file (the rest is still reported and written)
   {EXIT_USAGE}    usage or configuration error: bad arguments, protocol, parameters or dataset; nothing ran
   {EXIT_INTERRUPTED}  interrupted (codes encoded so far stay in --cache-dir, if given)
 Every failure is one line on stderr saying what is wrong and what to do; --debug shows the traceback.

@@ -1,9 +1,11 @@
-"""``dbench list datasets|metrics``: the registered datasets (one per line) and the metrics' declarations.
+"""``dbench list datasets|metrics|protocols``: datasets, the metrics' declarations, the bundled protocols.
 
 ``dbench list metrics`` prints, per metric, what its :class:`~dbench.metrics.MetricSpec` declares
 (:meth:`~dbench.metrics.MetricSpec.describe`): description, parameters with default and allowed
-range, rules between parameters, score keys with bounds and direction. ``--names`` prints only the
-names, one per line, for scripts.
+range (sample sizes, which ``--limit`` scales, marked), rules between parameters, score keys with
+bounds and direction. ``dbench list protocols`` prints each bundled protocol with its version,
+datasets, representations, seeds, metrics and description. ``--names`` prints only the names, one per
+line, for scripts.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from typing import Any
 from dbench._cli.exit_codes import EXIT_OK
 
 _INDENT = "    "
+#: How ``dbench list metrics`` marks a parameter that ``--limit`` scales.
+SAMPLE_SIZE_MARK = "a sample size (scaled by --limit)"
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "list",
-        help="list datasets, and metrics with their parameters and score keys",
-        description="List the registered datasets, or the metrics with what each declares: parameters "
-        "(default and allowed range), rules between parameters, score keys (bounds, direction).",
+        help="list datasets, metrics (parameters, defaults, score keys) or protocols",
+        description="List the registered datasets, the metrics with what each declares (parameters with "
+        "default and allowed range, rules between parameters, score keys with bounds and direction), or "
+        "the bundled protocols.",
     )
-    p.add_argument("what", choices=("datasets", "metrics"))
+    p.add_argument("what", choices=("datasets", "metrics", "protocols"))
     p.add_argument("--names", action="store_true", help="only the names, one per line")
     p.set_defaults(func=run)
 
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         for name in DATASETS:
             print(name)
         return EXIT_OK
+    if args.what == "protocols":
+        return _list_protocols(names_only=args.names)
     from dbench.metrics import METRIC_NAMES, get_metric
 
     if args.names:
@@ -55,7 +62,8 @@ def format_metric(described: Mapping[str, Any]) -> str:
         lines.append("  parameters (default; allowed values):")
         width = max(len(p["name"]) for p in params)
         for p in params:
-            lines.append(f"{_INDENT}{p['name']:<{width}}  {_value(p['default'])}; {p['allowed']}")
+            mark = f"; {SAMPLE_SIZE_MARK}" if p.get("sample_size") else ""
+            lines.append(f"{_INDENT}{p['name']:<{width}}  {_value(p['default'])}; {p['allowed']}{mark}")
             if p["doc"]:
                 lines.append(f"{_INDENT}{'':<{width}}  {p['doc']}")
     else:
@@ -74,6 +82,34 @@ def format_metric(described: Mapping[str, Any]) -> str:
     if described.get("plot"):
         lines.append("  plot: written with the result's plots (--plots)")
     return "\n".join(lines)
+
+
+def _list_protocols(*, names_only: bool) -> int:
+    """Each bundled protocol: name, version, what it runs, description; an invalid one says why."""
+    from dbench.errors import ConfigError
+    from dbench.protocols import list_protocols, resolve_protocol
+
+    blocks = []
+    for name in list_protocols():
+        if names_only:
+            print(name)
+            continue
+        try:
+            resolved = resolve_protocol(name)
+        except ConfigError as exc:
+            blocks.append(f"{name}: INVALID: {exc}")
+            continue
+        what = (f"  datasets: {', '.join(resolved['datasets'])}; representations: {', '.join(resolved['representation'])}; "
+                f"seeds: {', '.join(map(str, resolved['seeds']))}")
+        blocks.append("\n".join([
+            f"{name} v{resolved['version']}: {' '.join(resolved['description'].split())}",
+            what,
+            f"  metrics: {', '.join(resolved['metrics'])}",
+        ]))
+    if blocks:
+        print("\n\n".join(blocks))
+        print("\n(dbench protocols show NAME prints every parameter and the hash)")
+    return EXIT_OK
 
 
 def _value(value: Any) -> str:

@@ -1,18 +1,20 @@
 """``dbench``: build the parser from the subcommand modules and plugins, run one command.
 
 Every user-facing failure is one line on stderr (what is wrong and how to fix it) and an exit code
-from :mod:`dbench._cli.exit_codes`; ``--debug`` shows the traceback instead.
+from :mod:`dbench._cli.exit_codes`; warnings (a degenerate input, say) are one line each too,
+without Python's file name and source line. ``--debug`` shows tracebacks and Python's warnings instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import check, evaluate, leaderboard, protocols, score
+from dbench._cli import check, download, evaluate, leaderboard, protocols, score
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
@@ -21,18 +23,20 @@ from dbench._cli.exit_codes import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from dbench._cli.messages import one_line, one_line_warnings, os_error_line
 from dbench._cli.plugins import add_plugin_commands
 from dbench._version import __version__
 from dbench.errors import DbenchError, EncoderError
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, protocols, leaderboard, score)
+COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
   dbench evaluate my_encoder.py --metrics mig dci --seed 1 --out result.json
   dbench evaluate run_dir/ --protocol dlib --backend auto --cache-dir ~/.cache/dbench
   dbench check my_encoder.py                                # seconds: shape, determinism, speed
+  dbench download dsprites                                  # the official dSprites file, checked
   dbench train beta_vae --steps 2000 --seed 0 --out runs/beta_vae   # with the reference models
 
 {EXIT_CODES_HELP}"""
@@ -80,11 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
-        return int(args.func(args) or EXIT_OK)
+        # What was asked for, as a result records it (argv as given, quoted for a shell).
+        args.invocation = shlex.join(["dbench", *argv])
+        if debug:
+            return int(args.func(args) or EXIT_OK)
+        with one_line_warnings():
+            return int(args.func(args) or EXIT_OK)
     except DbenchError as exc:
         if debug:
             raise
-        print(f"dbench: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"dbench: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
         print("dbench: interrupted (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
@@ -94,16 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # do, and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as exc:  # a path that cannot be read or written: words, not "[Errno 13]"
+        if debug:
+            raise
+        print(f"dbench: error: {os_error_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:
         if debug:
             raise
         print(
-            f"dbench: unexpected error: {exc.__class__.__name__}: {_one_line(exc)} (run with --debug for the traceback)",
+            f"dbench: unexpected error: {exc.__class__.__name__}: {one_line(exc)} (run with --debug for the traceback)",
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from dbench._json import atomic_path
 from dbench.datasets.base import GroundTruthDataset
 
 
@@ -47,12 +47,11 @@ class ShardCache:
         arrays = {"indices": batch, "mean": np.asarray(mean)}
         if logvar is not None:
             arrays["logvar"] = np.asarray(logvar)
-        fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=self.path)
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-        # Shards are named by content so rewriting one is harmless; the rename makes it appear whole.
+        # Shards are named by content so rewriting one is harmless; the rename makes it appear whole
+        # (with the permissions open() would give it, so a shared cache folder stays shared).
         name = hashlib.sha256(batch.tobytes()).hexdigest()[:16]
-        os.replace(tmp, self.path / f"shard-{time.time_ns()}-{name}.npz")
+        with atomic_path(self.path / f"shard-{time.time_ns()}-{name}.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
 
     def read(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """``(indices, mean, logvar or None)`` of every readable shard, oldest first."""

@@ -105,6 +105,14 @@ _FACTORIES: dict[str, Callable[..., GroundTruthDataset]] = {
 #: Names accepted by :func:`get_dataset`.
 DATASETS: tuple[str, ...] = tuple(_FACTORIES)
 
+#: Procedurally rendered datasets -> (what to use instead to compare with published numbers, how to get it).
+OFFICIAL_EQUIVALENT: dict[str, tuple[str, str]] = {
+    "dsprites": ("dsprites_official", "dbench download dsprites"),
+    "tiny_dsprites": ("dsprites_official", "dbench download dsprites"),
+    "color_dsprites": ("color_dsprites with option source='official'", "dbench download dsprites"),
+    "noisy_dsprites": ("noisy_dsprites with option source='official'", "dbench download dsprites"),
+}
+
 #: Options each dataset accepts besides ``data_dir``.
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     "color_dsprites": ("seed", "source"),
@@ -127,6 +135,7 @@ def get_dataset(name: str, *, data_dir: str | os.PathLike | None = None, **optio
 __all__ = [
     "DATASETS",
     "DATASET_OPTIONS",
+    "OFFICIAL_EQUIVALENT",
     "GroundTruthDataset",
     "factors_to_indices",
     "get_dataset",

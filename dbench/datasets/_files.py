@@ -19,17 +19,35 @@ import numpy.typing as npt
 from dbench.errors import DatasetError
 
 DATA_DIR_ENV = "DBENCH_DATA_DIR"
+#: disentanglement_lib's data folder (files in ``dsprites/``, ``3dshapes/``, ``mpi3d_toy/``... below it).
+DLIB_DATA_DIR_ENV = "DISENTANGLEMENT_LIB_DATA"
 
 _LOCAL_HEADER_SIZE = 30  # fixed part of a zip local file header
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
+def default_data_dir() -> Path:
+    """The user's own data folder: ``$XDG_DATA_HOME/dbench`` (absolute only), else ``~/.local/share/dbench``.
+
+    ``dbench download`` puts files here when no folder is given or set; loaders look here last.
+    """
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "dbench"
+
+
 def search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
-    """Folders searched for data files: ``data_dir`` if given, else ``$DBENCH_DATA_DIR`` if set."""
+    """Folders searched for data files, in order.
+
+    ``data_dir`` alone if given; else ``$DBENCH_DATA_DIR``, ``$DISENTANGLEMENT_LIB_DATA`` (each if set)
+    and :func:`default_data_dir` (if it exists).
+    """
     if data_dir is not None:
         return [Path(data_dir)]
-    env = os.environ.get(DATA_DIR_ENV)
-    return [Path(env)] if env else []
+    dirs = [Path(os.environ[name]).expanduser() for name in (DATA_DIR_ENV, DLIB_DATA_DIR_ENV) if os.environ.get(name)]
+    if default_data_dir().is_dir():
+        dirs.append(default_data_dir())
+    return list(dict.fromkeys(dirs))
 
 
 def find_data_file(
@@ -39,17 +57,26 @@ def find_data_file(
     *,
     subdir: str,
     source: str,
+    download: str | None = None,
 ) -> Path:
-    """Path of ``filename`` in a data folder (directly or in ``subdir/``); DatasetError saying where to put it."""
+    """Path of ``filename`` in a data folder (directly or in ``subdir/``); DatasetError saying how to get it.
+
+    ``download`` names the ``dbench download`` argument that fetches the file, when there is one.
+    """
     dirs = search_dirs(data_dir)
     for folder in dirs:
         for candidate in (folder / filename, folder / subdir / filename):
             if candidate.is_file():
                 return candidate
-    where = " or ".join(str(d) for d in dirs) if dirs else "no data folder (none given)"
+    if dirs:
+        where = f"not found in {' or '.join(str(d) for d in dirs)} (nor their {subdir}/ subfolders)"
+    else:
+        where = (f"not found: no data folder is set (--data-dir, ${DATA_DIR_ENV} or ${DLIB_DATA_DIR_ENV}) and "
+                 f"{default_data_dir()} does not exist")
+    get = f"run `dbench download {download}`" if download else f"download it from {source}"
     raise DatasetError(
-        f"{dataset}: {filename} not found in {where}; download it from {source} and put it in the folder "
-        f"given by --data-dir or ${DATA_DIR_ENV} (or its {subdir}/ subfolder)"
+        f"{dataset}: {filename} {where}; {get} (into --data-dir, ${DATA_DIR_ENV}, ${DLIB_DATA_DIR_ENV} or "
+        f"{default_data_dir()}), or point --data-dir at the folder that has it"
     )
 
 
@@ -79,7 +106,8 @@ class NpzFile:
         try:
             self._zip = zipfile.ZipFile(self.path)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise DatasetError(f"{dataset}: {self.path} is not a readable .npz file ({exc})") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            raise DatasetError(f"{dataset}: {self.path} is not a readable .npz file ({reason}); download it again") from None
         self.keys = {name[: -len(".npy")]: name for name in self._zip.namelist() if name.endswith(".npy")}
 
     def close(self) -> None:

@@ -64,9 +64,7 @@ class MPI3D:
         self.path = Path(path)
         npz = NpzFile(self.name, self.path)
         try:
-            npz.require("images")
-            shape, dtype, _ = npz.header("images")
-            check_array(self.name, self.path, "images", shape, dtype, (int(np.prod(self.factor_sizes)),) + _IMAGE_SHAPE, np.uint8)
+            shape, dtype = check_mpi3d_layout(npz, self.factor_sizes)
             mapped = npz.memmap("images")
             self._images = mapped if mapped is not None else _decompressed_copy(npz, "images", shape, dtype)
         finally:
@@ -78,6 +76,17 @@ class MPI3D:
 
     def images(self, indices: np.ndarray) -> np.ndarray:
         return _to_observations(self._images[_check_indices(indices, self.factor_sizes)])
+
+
+def check_mpi3d_layout(npz: NpzFile, factor_sizes: tuple[int, ...]) -> tuple[tuple[int, ...], np.dtype]:
+    """The layout checks of an MPI3D file (key ``images``, uint8 ``(n, 64, 64, 3)``); its shape and dtype.
+
+    Reads the array header only, so a downloaded file is checked without decompressing its images.
+    """
+    npz.require("images")
+    shape, dtype, _ = npz.header("images")
+    check_array(npz.dataset, npz.path, "images", shape, dtype, (int(np.prod(factor_sizes)),) + _IMAGE_SHAPE, np.uint8)
+    return shape, dtype
 
 
 class Shapes3D:
@@ -105,6 +114,10 @@ class Shapes3D:
         self._images = images
         self._value_tables = _values_in_grid_order(self.path, labels[()], self.factor_sizes)
 
+    def close(self) -> None:
+        """Close the HDF5 file (the dataset cannot read images afterwards)."""
+        self._file.close()
+
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         """The file's labels: hues in [0, 1), scale, shape index, orientation in degrees."""
         factors = np.asarray(factors, dtype=np.int64)
@@ -119,13 +132,15 @@ class Shapes3D:
 
 def load_mpi3d(variant: str, data_dir: str | os.PathLike | None = None) -> MPI3D:
     filename = f"mpi3d_{variant}.npz"
-    path = find_data_file(f"mpi3d_{variant}", filename, data_dir, subdir=f"mpi3d_{variant}", source=MPI3D_SOURCE)
+    path = find_data_file(f"mpi3d_{variant}", filename, data_dir, subdir=f"mpi3d_{variant}", source=MPI3D_SOURCE,
+                          download=f"mpi3d_{variant}" + (" --url URL" if variant in ("real", "complex") else ""))
     return MPI3D(path, variant=variant)
 
 
 def load_shapes3d(data_dir: str | os.PathLike | None = None) -> Shapes3D:
     _import_h5py()
-    path = find_data_file("shapes3d", SHAPES3D_FILENAME, data_dir, subdir="3dshapes", source=SHAPES3D_SOURCE)
+    path = find_data_file("shapes3d", SHAPES3D_FILENAME, data_dir, subdir="3dshapes", source=SHAPES3D_SOURCE,
+                          download="shapes3d")
     return Shapes3D(path)
 
 
@@ -164,8 +179,8 @@ def _decompressed_copy(npz: NpzFile, key: str, shape: tuple[int, ...], dtype: np
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
     except OSError as exc:
         raise DatasetError(
-            f"{npz.dataset}: cannot write the decompressed copy {cache} ({exc}); "
-            "re-save the file uncompressed with numpy.savez"
+            f"{npz.dataset}: cannot write the decompressed copy {cache} ({(exc.strerror or type(exc).__name__).lower()}); "
+            "free space there or re-save the file uncompressed with numpy.savez"
         ) from None
     start = 0
     for block in npz.iter_rows(key, _ROWS_PER_CHUNK):

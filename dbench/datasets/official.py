@@ -92,7 +92,8 @@ class OfficialDSprites:
 
 def load_official_dsprites(data_dir: str | os.PathLike | None = None) -> OfficialDSprites:
     """The official dSprites file from ``data_dir`` (or ``$DBENCH_DATA_DIR``), directly or in ``dsprites/``."""
-    path = find_data_file("dsprites_official", OFFICIAL_FILENAME, data_dir, subdir="dsprites", source=OFFICIAL_SOURCE)
+    path = find_data_file("dsprites_official", OFFICIAL_FILENAME, data_dir, subdir="dsprites", source=OFFICIAL_SOURCE,
+                          download="dsprites")
     return OfficialDSprites(path)
 
 

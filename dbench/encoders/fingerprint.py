@@ -22,19 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from dbench._json import file_sha256  # the hash of a file's bytes (re-exported: loaders import it from here)
+
 PROBE_BATCH_SIZE = 8
 PROBE_SEED = 0
 # Mantissa bits kept when hashing probe codes (about 6 significant decimal digits).
 _PROBE_MANTISSA_BITS = 20
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_fingerprint(path: Path, extra: str | None = None) -> str:

@@ -251,10 +251,33 @@ def _load_torchscript(path: Path, device: Any) -> Any:
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location=device)
     except Exception as exc:  # noqa: BLE001 - torch reports a bad archive in several exception types
+        if _saved_with_torch_save(path):
+            raise EncoderError(
+                f"{path.name} was saved with torch.save (a state_dict or a pickled model), not as TorchScript, so "
+                "dbench cannot rebuild the network from it; write a Python encoder file whose get_encoder() builds "
+                f"the model and loads {path.name} (docs/encoders.md), or save it with "
+                "torch.jit.save(torch.jit.script(model), path)"
+            ) from None
         raise EncoderError(
             f"cannot load {path.name} as TorchScript ({describe_exception(exc)}); save the model with "
             "torch.jit.save(torch.jit.script(model), path), or give a Python file defining get_encoder()"
         ) from None
+
+
+def _saved_with_torch_save(path: Path) -> bool:
+    """Whether ``path`` looks like a ``torch.save`` file: a zip with a pickle but no TorchScript code, or a bare pickle."""
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            has_code = any(n.endswith("constants.pkl") or "/code/" in n for n in names)
+            return any(n.endswith("data.pkl") for n in names) and not has_code
+        with open(path, "rb") as handle:
+            return handle.read(1) == b"\x80"  # the pickle protocol marker of the legacy format
+    except OSError:
+        return False
 
 
 def _load_exported_program(path: Path) -> Any:

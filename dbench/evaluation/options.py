@@ -3,7 +3,8 @@
 One frozen dataclass replaces the keyword arguments that used to be threaded through ``evaluate``,
 ``evaluate_all`` and ``resolve_config``. Every field is optional: what is not given comes from the
 protocol (default ``quick``). The values are checked and normalised once, here (a single metric
-name becomes a one-name tuple, a single seed a one-seed tuple), so every later stage reads plain data.
+name or dataset becomes a one-name tuple, a single seed a one-seed tuple), so every later stage reads
+plain data.
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ def _is_integer(value: Any) -> bool:
     return not isinstance(value, bool) and hasattr(value, "__index__")  # int and NumPy integers
 
 
-def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    """Metric names as a tuple; None (or an empty list, as before) means the protocol's."""
-    if not value:
+def _names(
+    value: str | Sequence[str] | None, what: str = "metrics", example: str = "metric names such as 'mig' or ['mig', 'dci']"
+) -> tuple[str, ...] | None:
+    """Names as a tuple (a single string is one name); None (or an empty list, as before) means the protocol's."""
+    if value is None or (not isinstance(value, str) and isinstance(value, Sequence) and not value):
         return None
-    names = (value,) if isinstance(value, str) else tuple(value)
+    names = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, Sequence) else (value,)
     if not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"metrics: expected metric names such as 'mig' or ['mig', 'dci']; got {value!r}")
+        raise ConfigError(f"{what}: expected {example}; got {value!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{what}: {sorted({n for n in names if names.count(n) > 1})} given twice; name each once")
     return names
 
 
@@ -63,23 +68,34 @@ class EvaluationOptions:
     """
 
     protocol: ProtocolSpec | None = None
-    dataset: str | None = None
+    dataset: str | Sequence[str] | None = None  # stored as a tuple; read it as ``datasets``
     metrics: Sequence[str] | None = None  # stored as a tuple
     seed: int | Sequence[int] | None = None  # stored as a tuple; read it as ``seeds``
     params: Mapping[str, Mapping[str, Any]] | None = field(default_factory=dict)  # stored as a dict
     representation: Representation | None = None
     backend: BackendName | None = None
     batch_size: int | None = None
+    limit: float | None = None
     data_dir: PathSpec | None = None
     cache_dir: PathSpec | None = None
     progress: bool = False
+    #: How the evaluation was asked for (the command line, or the Python call), recorded in the result.
+    invocation: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalising a frozen dataclass once, at construction
         set_(self, "metrics", _names(self.metrics))
         set_(self, "seed", _seeds(self.seed))
-        if self.dataset is not None and (not isinstance(self.dataset, str) or not self.dataset):
+        if isinstance(self.dataset, str) and not self.dataset:
             raise ConfigError(f"dataset: expected a dataset name such as 'dsprites'; got {self.dataset!r}")
+        example = "dataset names such as 'dsprites' or ['dsprites', 'noisy_dsprites']"
+        set_(self, "dataset", _names(self.dataset, "dataset", example))
+        if self.limit is not None:
+            if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not 0 < float(self.limit) <= 1:
+                raise ConfigError(f"limit: expected a fraction in (0, 1] scaling every sample size, e.g. 0.1; got {self.limit!r}")
+            set_(self, "limit", float(self.limit))
+        if self.invocation is not None and not isinstance(self.invocation, str):
+            raise ConfigError(f"invocation: expected a string; got {type(self.invocation).__name__}")
         params = {} if self.params is None else self.params
         if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
             raise ConfigError(f"params: expected a mapping of metric names to parameter mappings, e.g. "
@@ -96,9 +112,18 @@ class EvaluationOptions:
         return self.seed  # type: ignore[return-value]  # normalised in __post_init__
 
     @property
+    def datasets(self) -> tuple[str, ...] | None:
+        """The datasets given, as a tuple (None: the protocol's)."""
+        return self.dataset  # type: ignore[return-value]  # normalised in __post_init__
+
+    @property
     def overrides_protocol(self) -> bool:
-        """Whether metrics, parameters or seeds differ from the protocol's (a derived protocol)."""
-        return bool(self.metrics or self.params or self.seed is not None)
+        """Whether metrics, parameters, seeds or sample sizes differ from the protocol's (a derived protocol).
+
+        A dataset or representation outside the protocol's lists also derives one; that depends on
+        the protocol and is decided when it is resolved.
+        """
+        return bool(self.metrics or self.params or self.seed is not None or self.limit is not None)
 
 
 __all__ = ["EvaluationOptions", "PathSpec", "ProtocolSpec"]

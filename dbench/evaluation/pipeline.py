@@ -12,7 +12,8 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +22,16 @@ import numpy as np
 from dbench.backend import get_backend
 from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
-from dbench.errors import ConfigError, DbenchError
+from dbench.errors import ConfigError, DbenchError, EncoderError
 from dbench.evaluation.options import EvaluationOptions
+from dbench.evaluation.provenance import environment_info, provenance_info
 from dbench.evaluation.result import (
     EncoderRecord,
     EstimatorRecord,
     EvaluationResult,
     ProtocolRecord,
+    Provenance,
     SeedRun,
-    environment_info,
 )
 from dbench.protocols import (
     hash_resolved,
@@ -54,7 +56,12 @@ def metric_rng(seed: int, metric: str) -> np.random.Generator:
 
 @dataclass
 class EvaluationConfig:
-    """The fully resolved description of one evaluation run (plain data)."""
+    """The fully resolved description of one evaluation run (plain data).
+
+    ``notes`` are caveats the result carries (one sentence each): a ``--limit`` raised for a metric so
+    that its parameters stay valid, procedural data under a protocol whose numbers are compared with
+    published ones.
+    """
 
     dataset: str
     metrics: dict[str, dict[str, Any]]
@@ -63,6 +70,7 @@ class EvaluationConfig:
     backend: BackendName = "auto"
     batch_size: int = 256
     protocol: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationConfig]:
@@ -95,18 +103,27 @@ def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationC
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     seeds = list(resolved["seeds"]) if options.seeds is None else list(options.seeds)
-    datasets = [options.dataset] if options.dataset else list(resolved["datasets"])
+    datasets = list(options.datasets) if options.datasets else list(resolved["datasets"])
     reps = [options.representation] if options.representation else list(resolved["representation"])
+    notes: list[str] = []
+    if options.limit is not None:
+        metric_params, notes = _limited(metric_params, options.limit, get_metric)
     proto_record = {
         "name": resolved["name"],
         "version": resolved["version"],
         "hash": protocol_hash(proto),
         "resolved": resolved,
     }
-    if options.overrides_protocol:
+    # A dataset or representation the protocol does not list is another protocol too (choosing one
+    # of those it lists is not: that result still follows the protocol).
+    outside = any(d not in resolved["datasets"] for d in datasets) or any(r not in resolved["representation"] for r in reps)
+    if options.overrides_protocol or outside:
         # Overrides make a different protocol: record what actually ran under a derived name and
         # hash, so a result is never ranked as if it had followed the named protocol.
-        modified = {**resolved, "name": f"{resolved['name']}+custom", "metrics": metric_params, "seeds": seeds}
+        modified = {**resolved, "name": f"{resolved['name']}+custom", "metrics": metric_params, "seeds": seeds,
+                    "datasets": datasets, "representation": reps}
+        if options.limit is not None:
+            modified["limit"] = options.limit
         proto_record = {
             "name": modified["name"],
             "version": resolved["version"],
@@ -123,10 +140,41 @@ def resolve_config(options: EvaluationOptions | None = None) -> list[EvaluationC
             backend=options.backend or resolved.get("backend", "auto"),
             batch_size=int(options.batch_size or resolved.get("batch_size", 256)),
             protocol=proto_record,
+            notes=[*notes, *literature_notes(resolved["name"], ds)],
         )
         for ds in datasets
         for rep in reps
     ]
+
+
+def _limited(
+    metric_params: dict[str, dict[str, Any]], limit: float, get_metric: Any
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Every metric's sample sizes scaled by ``limit`` (:meth:`MetricSpec.limit`), and a note per raised floor."""
+    scaled, notes = {}, []
+    for name, params in metric_params.items():
+        spec = get_metric(name)
+        scaled[name], floor = spec.limit(params, limit)
+        if floor is not None:
+            notes.append(f"--limit {limit:g}: {name}'s sample sizes were raised to at least {floor} to satisfy its rules "
+                         f"({'; '.join(rule.condition for rule in spec.rules)})")
+    return scaled, notes
+
+
+#: Protocols whose numbers are compared with published ones (disentanglement_lib's defaults).
+LITERATURE_PROTOCOLS = ("dlib",)
+
+
+def literature_notes(protocol_name: str, dataset: str) -> list[str]:
+    """A caveat when a protocol meant for comparing with papers runs on procedurally rendered data."""
+    from dbench.datasets import OFFICIAL_EQUIVALENT
+
+    if protocol_name not in LITERATURE_PROTOCOLS or dataset not in OFFICIAL_EQUIVALENT:
+        return []
+    official, download = OFFICIAL_EQUIVALENT[dataset]
+    note = (f"{dataset} is rendered procedurally: scores are comparable with the literature (disentanglement_lib, "
+            f"Locatello et al. 2019) only on the official file (dataset {official}; get it with `{download}`)")
+    return [note]
 
 
 def evaluate(encoder: Any, options: EvaluationOptions | None = None) -> EvaluationResult:
@@ -145,23 +193,58 @@ def evaluate(encoder: Any, options: EvaluationOptions | None = None) -> Evaluati
             f"protocol {configs[0].protocol['name']} gives {len(configs)} evaluations ({pairs}); pass "
             "dataset= and/or representation= to choose one, or use dbench.evaluate_all for all of them"
         )
-    return _run_configs(encoder, configs, options)[0]
+    loaded, configs, _ = prepare(encoder, configs, options)  # a sampled-only request of a codes-only encoder: EncoderError
+    return run_config(loaded, configs[0], options=options, encoder_spec=encoder)
 
 
 def evaluate_all(encoder: Any, options: EvaluationOptions | None = None) -> list[EvaluationResult]:
-    """Evaluate ``encoder`` on every (dataset, representation) pair of the protocol; one result each."""
+    """Evaluate ``encoder`` on every (dataset, representation) pair of the protocol; one result each.
+
+    A representation the encoder cannot give (``sampled`` from an encoder that returns codes only) is
+    skipped with one :class:`UserWarning`; if nothing is left, a :class:`~dbench.errors.ConfigError`.
+    """
     options = options or EvaluationOptions()
-    return _run_configs(encoder, resolve_config(options), options)
+    loaded, configs, skipped = prepare(encoder, resolve_config(options), options)
+    for notice in skipped:
+        warnings.warn(notice, UserWarning, stacklevel=2)
+    return [run_config(loaded, cfg, options=options, encoder_spec=encoder) for cfg in configs]
 
 
-def _run_configs(encoder: Any, configs: list[EvaluationConfig], options: EvaluationOptions) -> list[EvaluationResult]:
+def prepare(
+    encoder: Any, configs: list[EvaluationConfig], options: EvaluationOptions
+) -> tuple[Any, list[EvaluationConfig], list[str]]:
+    """Load ``encoder`` once for ``configs``; drop the configs it cannot serve, with one notice each kind.
+
+    Returns ``(loaded encoder, configs to run, notices)``. An encoder that returns codes only cannot
+    give the ``sampled`` representation: those configs are dropped (one notice) when others remain,
+    and a :class:`~dbench.errors.ConfigError` saying what to ask for instead is raised when none do.
+    """
     from dbench.datasets import get_dataset
     from dbench.encoders import load_encoder
 
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
     first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
     loaded = load_encoder(encoder, probe_shape=first.observation_shape)
-    return [run_config(loaded, cfg, options=options, encoder_spec=encoder) for cfg in configs]
+    if all(cfg.representation != "sampled" for cfg in configs):
+        return loaded, configs, []
+    # One observation tells whether the encoder gives a posterior (mean, logvar) or codes only; an
+    # encoder that fails on it fails in the run too, where the failure is recorded per result.
+    try:
+        if loaded.encode(first.images(np.zeros(1, dtype=np.int64))).logvar is not None:
+            return loaded, configs, []
+    except EncoderError:
+        return loaded, configs, []
+    kept = [cfg for cfg in configs if cfg.representation != "sampled"]
+    if not kept:
+        raise ConfigError(
+            f"encoder {loaded.name!r} returns codes only, so it has no sampled representation; "
+            "evaluate the mean representation (--representation mean / representation='mean'), or return "
+            "(mean, logvar) from the encoder"
+        )
+    dropped = len(configs) - len(kept)
+    notice = (f"skipped the sampled representation ({dropped} evaluation{'s' if dropped > 1 else ''}): encoder "
+              f"{loaded.name!r} returns codes only, not (mean, logvar); the mean representation is evaluated")
+    return loaded, kept, [notice]
 
 
 def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
@@ -175,7 +258,10 @@ def plan_config(cfg: EvaluationConfig, ds: Any) -> dict[tuple[int, str], Any]:
             try:
                 plans[(seed, name)] = spec.plan(ds, metric_rng(seed, name), spec.resolve(overrides))
             except ValueError as exc:  # parameters that cannot work on this dataset
-                raise ConfigError(f"{name} on {cfg.dataset}: {str(exc).splitlines()[0]}") from None
+                limit = cfg.protocol.get("resolved", {}).get("limit")
+                hint = (f" (--limit {limit:g} scaled {name}'s sample sizes: give a larger --limit, or raise one with "
+                        f"--set {name}.PARAM=VALUE)") if limit is not None else ""
+                raise ConfigError(f"{name} on {cfg.dataset}: {str(exc).splitlines()[0]}{hint}") from None
     return plans
 
 
@@ -192,13 +278,16 @@ def run_config(
     options: EvaluationOptions | None = None,
     encoder_spec: Any = None,
     precomputed: Mapping[str, np.ndarray] | None = None,
+    on_codes: Callable[[int, str, Any, dict[str, np.ndarray]], None] | None = None,
 ) -> EvaluationResult:
     """Run one resolved evaluation with an already-loaded encoder.
 
-    Of ``options`` only where things are is read (``data_dir``, ``cache_dir``, ``progress``): what to
-    evaluate is already resolved in ``cfg``. ``precomputed`` (``{"indices", "mean", optional
-    "logvar"}``) pre-fills the code table, as for a submission of codes for a protocol's query set;
-    ``loaded`` is then only asked for what is missing.
+    Of ``options`` only where things are is read (``data_dir``, ``cache_dir``, ``progress``,
+    ``invocation``): what to evaluate is already resolved in ``cfg``. ``precomputed`` (``{"indices",
+    "mean", optional "logvar"}``) pre-fills the code table, as for a submission of codes for a
+    protocol's query set; ``loaded`` is then only asked for what is missing. ``on_codes(seed, metric,
+    plan, codes)`` receives every metric's NumPy codes (by request key, in the representation scored)
+    before it is scored, e.g. to save them (``dbench evaluate --save-codes``).
     """
     from dbench.datasets import get_dataset
     from dbench.metrics import get_metric
@@ -247,10 +336,10 @@ def run_config(
                 continue
             t1 = time.perf_counter()
             try:
-                codes = {
-                    key: backend.asarray(table_representation(table, idx, cfg.representation, seed))
-                    for key, idx in plan.requests.items()
-                }
+                host = {key: table_representation(table, idx, cfg.representation, seed) for key, idx in plan.requests.items()}
+                if on_codes is not None:
+                    on_codes(seed, name, plan, host)
+                codes = {key: backend.asarray(value) for key, value in host.items()}
                 scored = specs[name].score(plan, codes, params[name])
                 # Every key declared, every value a finite number inside its declared bounds: a metric
                 # that breaks its own declaration is recorded as failed rather than ranked.
@@ -290,7 +379,27 @@ def run_config(
         status=status,
         error=encode_error,
         environment=environment_info(),
+        provenance=Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=encoder_spec)),
+        spread=spread_meanings(specs, cfg.seeds, mean_scores),
+        notes=list(cfg.notes),
     ).with_artifacts(artifacts)
+
+
+def spread_meanings(specs: Mapping[str, Any], seeds: list[int], scores: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+    """What each standard deviation in a result is taken over, for ``result.spread``.
+
+    ``scores_std`` (several seeds) is over the metric seeds; a score key ending ``:std`` is what its
+    metric declares (a probe's spread over its training-set draws).
+    """
+    spread: dict[str, str] = {}
+    if len(seeds) > 1:
+        spread["scores_std"] = (f"standard deviation (ddof=1) over the {len(seeds)} metric seeds "
+                                f"{', '.join(map(str, seeds))}; each score is their mean")
+    for metric, keys in scores.items():
+        declared = {specs[metric].score_key(key) for key in keys if key.endswith(":std") and metric in specs}
+        for score_key in sorted(declared, key=lambda k: k.key):
+            spread[f"{metric}.{score_key.key}"] = score_key.doc
+    return spread
 
 
 def _aggregate(per_seed: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:

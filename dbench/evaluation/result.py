@@ -6,6 +6,13 @@ deviation (ddof=1) and ``per_seed`` every run. :meth:`EvaluationResult.write` wr
 atomically; :func:`read_result` (and :meth:`EvaluationResult.read`) validates a file and reports any
 problem as one line naming the file and the key (:class:`~dbench.errors.ConfigError`).
 
+Schema version 2 adds what a result is cited with: ``provenance`` (UTC time, the command line or
+Python call, the encoder file's SHA-256, a trained run's configuration and step), a richer
+``environment`` (package versions, CPU and GPU models), ``spread`` (what every standard deviation in
+the file is taken over: metric seeds or a probe's draws) and ``notes`` (caveats such as "procedural
+dSprites: not comparable with published numbers"). Version 1 files are still read, and written back
+unchanged.
+
 A change of the JSON shape bumps ``SCHEMA_VERSION`` (and CHANGELOG.md says why).
 """
 
@@ -14,12 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import sys
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,9 +41,14 @@ from dbench._json import jsonable, write_json_atomic
 from dbench._version import __version__
 from dbench.choices import Representation, Status
 from dbench.errors import ConfigError
+from dbench.evaluation.provenance import environment_info
 
-SchemaVersion = Literal[1]
-SCHEMA_VERSION: SchemaVersion = get_args(SchemaVersion)[0]
+#: The versions this dbench reads; it writes the last one.
+SchemaVersion = Literal[1, 2]
+SCHEMA_VERSIONS: tuple[SchemaVersion, ...] = get_args(SchemaVersion)
+SCHEMA_VERSION: SchemaVersion = SCHEMA_VERSIONS[-1]
+# Keys schema version 2 added; a version 1 file has none of them and is written back without them.
+_ADDED_IN_2 = ("provenance", "spread", "notes", "estimators")
 
 #: A submission's link to its code: http(s) only, or empty for none.
 CODE_URL_PATTERN = r"^(https?://\S+)?$"
@@ -86,6 +95,19 @@ class SubmissionRecord(_Strict):
     description: str | None = None
     # An empty string means "no link" (the metadata file's default).
     code_url: str | None = Field(default=None, pattern=CODE_URL_PATTERN)
+
+
+class Provenance(_Strict):
+    """When and how an evaluation was run, and which encoder file it scored (schema version 2)."""
+
+    #: UTC time the result was made, ISO 8601 (``2025-01-31T12:00:00Z``)
+    created_utc: str = Field(min_length=1)
+    #: the command line (``dbench evaluate ...``) or Python call (``dbench.evaluate(...)``)
+    invocation: str | None = None
+    #: ``{"path", "sha256", "bytes"}`` of the encoder file (a run folder's encoder.pt); None in memory
+    encoder_file: dict[str, Any] | None = None
+    #: for a trained reference-model run folder: ``{"config": config.json, "step": ...}``
+    training: dict[str, Any] | None = None
 
 
 class EstimatorRecord(_Strict):
@@ -136,21 +158,29 @@ class EvaluationResult(_Strict):
     status: Status
     error: str | None = None
     baseline: StrictBool = False
+    provenance: Provenance | None = None
+    #: what each standard deviation in the file is taken over, e.g. ``{"scores_std": "... over metric seeds"}``
+    spread: dict[str, str] = Field(default_factory=dict)
+    #: caveats a reader must know (one sentence each), printed under the score table
+    notes: list[str] = Field(default_factory=list)
 
     _artifacts: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @model_serializer(mode="wrap")
-    def _without_unset_estimators(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        if data.get("estimators") is None:
-            data.pop("estimators", None)  # results without estimator records keep their old shape
-        return data
 
     @field_validator("environment", "metric_params", mode="before")
     @classmethod
     def _plain_data(cls, value: Any) -> Any:
         # NumPy scalars, tuples and paths in metric parameters become plain JSON data.
         return jsonable(value, "value") if isinstance(value, dict) else value
+
+    @model_serializer(mode="wrap")
+    def _as_its_version(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.schema_version == 1:  # a version 1 file read back is written back as it was
+            for key in _ADDED_IN_2:
+                data.pop(key, None)
+        if data.get("estimators") is None:
+            data.pop("estimators", None)  # written only when a metric reported its estimator
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluationResult:
@@ -167,6 +197,10 @@ class EvaluationResult(_Strict):
             unknown = set(keys) - set(self.scores.get(metric, {}))
             if unknown:
                 raise ValueError(f"scores_std.{metric} has keys missing from scores: {', '.join(sorted(unknown))}")
+        if self.schema_version == 1 and (self.provenance is not None or self.spread or self.notes):
+            raise ValueError("provenance, spread and notes need schema_version 2")
+        if self.schema_version == 1 and self.estimators:
+            raise ValueError("estimators need schema_version 2")
         return self
 
     # -- in-memory extras --------------------------------------------------------------------------
@@ -212,23 +246,6 @@ class EvaluationResult(_Strict):
         return read_result(path)
 
 
-def environment_info() -> dict[str, Any]:
-    """Versions and hardware that can change numbers (torch only if already imported: never import it here)."""
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-    }
-    for name in ("scipy", "sklearn", "torch", "cupy"):
-        module = sys.modules.get(name)
-        if module is not None:
-            info[name] = getattr(module, "__version__", "unknown")
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        info["cuda_available"] = bool(torch.cuda.is_available())
-    return info
-
-
 def _format_error(source: str, exc: ValidationError) -> str:
     first = max(exc.errors(), key=lambda e: len(e["loc"]))
     loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and "[" in p)) or "<top level>"
@@ -244,10 +261,10 @@ _REQUIRED_IN_FILES = ("schema_version", "dbench_version")
 
 def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     """Validate parsed JSON; one-line :class:`ConfigError` naming ``source`` and the key."""
-    if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+    if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) not in SCHEMA_VERSIONS:
         raise ConfigError(
-            f"{source}: schema_version: {data.get('schema_version')!r} is not supported; "
-            f"this dbench reads version {SCHEMA_VERSION}"
+            f"{source}: schema_version: {data.get('schema_version')!r} is not supported; this dbench reads "
+            f"versions {', '.join(map(str, SCHEMA_VERSIONS))} (a newer dbench wrote it? upgrade dbench)"
         )
     try:
         result = EvaluationResult.model_validate(data)
@@ -274,10 +291,12 @@ def read_result(path: str | os.PathLike[str]) -> EvaluationResult:
 __all__ = [
     "CODE_URL_PATTERN",
     "SCHEMA_VERSION",
+    "SCHEMA_VERSIONS",
     "EncoderRecord",
     "EstimatorRecord",
     "EvaluationResult",
     "ProtocolRecord",
+    "Provenance",
     "Scores",
     "SeedRun",
     "SubmissionRecord",

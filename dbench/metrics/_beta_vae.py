@@ -37,8 +37,8 @@ from dbench.metrics._validation import warn_degenerate
 PARAMS = Params(
     # batch_size 1 is legal in dlib (the feature is then one |z_a - z_b|).
     batch_size=Param(64, Interval(int, 1, 100_000), "pairs of observations averaged into one point's feature"),
-    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training points of the logistic regression"),
-    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation points"),
+    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training points of the logistic regression", sample_size=True),
+    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation points", sample_size=True),
 )
 # Each pair row of the plan holds two flat indices and two factor vectors, and two codes once encoded.
 RULES = (Rule("batch_size * (n_train + n_eval) <= 20_000_000", "pair rows the plan holds"),)

@@ -45,8 +45,8 @@ _ENTROPY_OFFSET = 1e-11  # disentanglement_lib adds this to the importance matri
 ESTIMATORS = ("fast", "numba", "array", "sklearn")
 # disentanglement_lib study defaults: dci.num_train = 10000, dci.num_test = 5000.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on"),
-    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test"),
+    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on", sample_size=True),
+    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test", sample_size=True),
     estimator=Param(
         "fast",
         Options(ESTIMATORS),

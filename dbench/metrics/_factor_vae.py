@@ -35,9 +35,9 @@ from dbench.metrics._validation import warn_degenerate
 PARAMS = Params(
     # A variance over the batch needs two rows.
     batch_size=Param(64, Interval(int, 2, 100_000), "observations sharing the fixed factor's value, per vote"),
-    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training votes of the majority-vote classifier"),
-    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation votes"),
-    n_variance_estimate=Param(10_000, Interval(int, 2, 10_000_000), "observations for the global variances"),
+    n_train=Param(10_000, Interval(int, 1, 1_000_000), "training votes of the majority-vote classifier", sample_size=True),
+    n_eval=Param(5_000, Interval(int, 1, 1_000_000), "evaluation votes", sample_size=True),
+    n_variance_estimate=Param(10_000, Interval(int, 2, 10_000_000), "observations for the global variances", sample_size=True),
     prune_threshold=Param(0.05, Interval(float, 0.0, 1e12), "latents whose standard deviation is below this get no vote"),
 )
 # Each row of the plan's batches holds a flat index and a factor vector, and a code once encoded.

@@ -39,7 +39,9 @@ from dbench.metrics._validation import check_pair, warn_degenerate
 
 # disentanglement_lib study defaults: irs.num_train = 10000, irs.diff_quantile = 0.99, 20 bins.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 10_000_000), "i.i.d. (code, factor) samples the score is computed on"),
+    n_train=Param(
+        10_000, Interval(int, 2, 10_000_000), "i.i.d. (code, factor) samples the score is computed on", sample_size=True
+    ),
     diff_quantile=Param(0.99, Interval(float, 0.0, 1.0, closed="right"), "quantile of within-group deviations (paper: 1.0)"),
     n_bins=Param(20, Interval(int, 1, 1000), "histogram bins the factors are discretised into before grouping"),
 )

@@ -36,7 +36,9 @@ from dbench.metrics._validation import (
 
 # disentanglement_lib study defaults: mig.num_train = 10000, discretizer.num_bins = 20.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 10_000_000), "i.i.d. (code, factor) samples the score is computed on"),
+    n_train=Param(
+        10_000, Interval(int, 2, 10_000_000), "i.i.d. (code, factor) samples the score is computed on", sample_size=True
+    ),
     n_bins=Param(20, Interval(int, 1, 1000), "equal-width histogram bins per latent"),
 )
 

@@ -54,8 +54,8 @@ from dbench.metrics._validation import (
 SOLVERS = ("lbfgs", "exact", "batched", "sklearn")
 # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, 20 histogram bins.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples (mutual information, logistic fits)"),
-    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for explicitness_test"),
+    n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples (mutual information, logistic fits)", sample_size=True),
+    n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for explicitness_test", sample_size=True),
     n_bins=Param(20, Interval(int, 1, 1000), "equal-width histogram bins per latent for the mutual information"),
     solver=Param(
         "lbfgs",

@@ -43,8 +43,10 @@ from dbench.metrics._validation import (
 SOLVERS = ("batched", "sklearn")
 # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, continuous_factors = False.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 10_000_000), "training samples the single-latent SVMs are fitted on"),
-    n_test=Param(5_000, Interval(int, 2, 10_000_000), "test samples the accuracies are measured on"),
+    n_train=Param(
+        10_000, Interval(int, 2, 10_000_000), "training samples the single-latent SVMs are fitted on", sample_size=True
+    ),
+    n_test=Param(5_000, Interval(int, 2, 10_000_000), "test samples the accuracies are measured on", sample_size=True),
     continuous_factors=Param(False, Boolean(), "score each pair by squared correlation instead of SVM accuracy"),
     solver=Param("batched", Options(SOLVERS), "'batched': every 1-D SVM at once; 'sklearn': dlib's LinearSVC loop"),
     standardize=Param(False, Boolean(), "standardise each latent first (scale-free; not dlib's numbers)"),

@@ -74,11 +74,17 @@ def excerpt(value: Any, limit: int = 80) -> str:
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its default (disentanglement_lib's published value), constraint and one-line doc."""
+    """One parameter: its default (disentanglement_lib's published value), constraint and one-line doc.
+
+    ``sample_size=True`` marks a number of observations (or a list of them, a learning curve's
+    training sizes) that ``--limit`` scales (:meth:`MetricSpec.limit`); counts that define the
+    statistic itself (bins, folds, draws, shots, batch sizes) are not sample sizes.
+    """
 
     default: Any
     constraint: Constraint
     doc: str
+    sample_size: bool = False
 
 
 class Params(Mapping[str, Param]):
@@ -256,6 +262,9 @@ class MetricSpec:
             unknown = [n for n in rule.names if n not in self.params]
             if unknown:
                 raise ValueError(f"{self.name}: rule {rule.condition!r} names unknown parameter(s) {unknown}")
+        for key, param in self.params.items():
+            if param.sample_size and _integer_interval(param.constraint) is None:
+                raise ValueError(f"{self.name}.{key}: a sample size must be an integer Interval or a ListOf one")
         self.validate(self.defaults)
 
     @property
@@ -307,6 +316,53 @@ class MetricSpec:
         params.update(overrides or {})
         self.validate(params)
         return params
+
+    def limit(self, params: Mapping[str, Any], fraction: float) -> tuple[dict[str, Any], int | None]:
+        """``params`` with every sample size scaled by ``fraction`` in (0, 1]; and the floor raised, if any.
+
+        Each scaled size is ``round(size * fraction)``, at least its constraint's lowest value (a
+        list keeps its order and loses duplicates). When a rule between parameters then fails (a
+        learning curve's smallest training size below the number of folds), the scaled sizes are
+        raised to a common floor, the smallest that satisfies every rule (never above the unscaled
+        size), which is returned so the caller can say what ran; otherwise the floor is ``None``.
+        ``params`` must be valid (resolved).
+
+        Examples
+        --------
+        >>> from dbench.metrics import get_metric
+        >>> get_metric("mig").limit({"n_train": 10000, "n_bins": 20}, 0.1)
+        ({'n_train': 1000, 'n_bins': 20}, None)
+        >>> spec = get_metric("downstream_task")
+        >>> params, floor = spec.limit(spec.defaults, 0.01)  # [10, 100, 1000, 10000] -> [2, 10, 100]
+        >>> params["n_train_sizes"], params["n_test"], floor  # min(n_train_sizes) >= n_folds = 5
+        ([5, 10, 100], 50, 5)
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"limit must be a fraction in (0, 1]; got {fraction!r}")
+        sizes = {key: _integer_interval(p.constraint) for key, p in self.params.items() if p.sample_size and key in params}
+
+        def scaled(floor: int) -> dict[str, Any]:
+            out = dict(params)
+            for key, interval in sizes.items():
+                out[key] = _scale_size(params[key], fraction, interval, floor)
+            return out
+
+        def valid(candidate: dict[str, Any]) -> bool:
+            try:
+                self.validate(candidate)
+            except ParameterError:
+                return False
+            return True
+
+        if valid(scaled(0)):
+            return scaled(0), None
+        # The smallest floor that satisfies the rules: at the largest unscaled size every size is back
+        # to its unscaled value (valid), and raising the floor only raises sizes.
+        low, high = 0, max((max(v) if isinstance(v, (list, tuple)) else v) for v in (params[k] for k in sizes))
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if valid(scaled(middle)) else (middle, high)
+        return scaled(high), high
 
     def plan(self, dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
         """``plan_fn`` on the resolved ``params`` (missing ones take their defaults)."""
@@ -365,6 +421,7 @@ class MetricSpec:
                     "allowed": str(param.constraint),
                     "constraint": param.constraint.to_data(),
                     "doc": param.doc,
+                    "sample_size": param.sample_size,
                 }
                 for key, param in self.params.items()
             ],
@@ -372,6 +429,34 @@ class MetricSpec:
             "scores": [score.to_data() for score in self.scores],
             "plot": self.plot is not None,
         }
+
+
+def _integer_interval(constraint: Constraint) -> Any:
+    """The integer Interval of a sample-size parameter (itself, or a ListOf's items); None otherwise."""
+    from dbench.metrics._constraints import Interval, ListOf
+
+    if isinstance(constraint, ListOf):
+        constraint = constraint.item
+    return constraint if isinstance(constraint, Interval) and constraint.type is int else None
+
+
+def _scale_size(value: Any, fraction: float, interval: Any, floor: int = 0) -> Any:
+    """``round(value * fraction)`` raised to ``floor`` and ``interval``'s lowest value, never above ``value``.
+
+    Element-wise for a list, which keeps its order and loses duplicates.
+    """
+    lowest = int(interval.low) if interval.closed in ("both", "left") else int(interval.low) + 1
+
+    def one(size: int) -> int:
+        return min(size, max(lowest, floor, round(size * fraction)))
+
+    if isinstance(value, (list, tuple)):
+        out: list[int] = []
+        for item in value:
+            if one(item) not in out:
+                out.append(one(item))
+        return out
+    return one(value)
 
 
 __all__ = ["MetricSpec", "Param", "Params", "Plan", "PlanFn", "PlotFn", "Rule", "ScoreFn", "ScoreKey", "Scored", "excerpt"]

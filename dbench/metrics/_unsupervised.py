@@ -34,7 +34,9 @@ from dbench.metrics._validation import check_codes, warn_degenerate
 
 # disentanglement_lib study defaults: unsupervised_metrics.num_train = 10000, 20 histogram bins.
 PARAMS = Params(
-    n_train=Param(10_000, Interval(int, 2, 10_000_000), "codes of i.i.d. observations the scores are computed on"),
+    n_train=Param(
+        10_000, Interval(int, 2, 10_000_000), "codes of i.i.d. observations the scores are computed on", sample_size=True
+    ),
     n_bins=Param(20, Interval(int, 1, 1000), "equal-width histogram bins per latent for the pairwise mutual information"),
 )
 

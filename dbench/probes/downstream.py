@@ -50,8 +50,9 @@ PARAMS = Params(
         [10, 100, 1000, 10000],
         ListOf(Interval(int, 2, 1_000_000), min_length=1, max_length=20, unique=True),
         "training-set sizes of the learning curve, each drawn afresh",
+        sample_size=True,
     ),
-    n_test=Param(5000, Interval(int, 1, 1_000_000), "test observations per training size"),
+    n_test=Param(5000, Interval(int, 1, 1_000_000), "test observations per training size", sample_size=True),
     predictors=Param(
         list(PREDICTOR_NAMES),
         ListOf(Options(PREDICTOR_NAMES), min_length=1, max_length=len(PREDICTOR_NAMES), unique=True),

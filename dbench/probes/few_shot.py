@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,10 @@ PARAMS = Params(
         "labelled examples per factor value ('all': the whole pool)",
     ),
     n_draws=Param(5, Interval(int, 1, 1000), "balanced training sets drawn per shot count and factor"),
+    # Not a sample size for --limit: every shot count needs that many examples of each class in the pool,
+    # and "all" is the whole pool, so its size is part of what the probe measures.
     n_pool=Param(10000, Interval(int, 2, 1_000_000), "labelled pool the training sets are drawn from"),
-    n_test=Param(5000, Interval(int, 2, 1_000_000), "test observations"),
+    n_test=Param(5000, Interval(int, 2, 1_000_000), "test observations", sample_size=True),
     probes=Param(
         list(PROBES), ListOf(Options(PROBES), min_length=1, max_length=len(PROBES), unique=True), "probes fitted per factor"
     ),
@@ -305,7 +308,8 @@ def plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[
             continue
         for i in range(pool.shape[1]):
             subsets[f"{k}:{i}"] = balanced_subsets(pool[:, i], int(k), int(params["n_draws"]), rng)
-    extra = {"pool_factors": pool, "test_factors": test, "subsets": subsets, "continuous": sorted(continuous)}
+    extra = {"pool_factors": pool, "test_factors": test, "subsets": subsets, "continuous": sorted(continuous),
+             "factor_names": list(dataset.factor_names)}
     if continuous:
         extra["pool_values"] = np.asarray(dataset.factor_values(pool), dtype=np.float64)
         extra["test_values"] = np.asarray(dataset.factor_values(test), dtype=np.float64)
@@ -350,7 +354,14 @@ def score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> di
 
 
 def _scored(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
-    return Scored(score(plan, codes, params))
+    artifacts = {"factor_names": plan.extra.get("factor_names"), "n_pool": int(params["n_pool"])}
+    return Scored(score(plan, codes, params), artifacts=artifacts)
+
+
+def _plot(scored: Scored, folder: Path) -> Path | None:
+    from dbench.probes.plots import plot_few_shot  # lazy: matplotlib only when plotting
+
+    return plot_few_shot(scored, folder)
 
 
 def _spread_keys(what: str, low: float, high: float, doc: str) -> tuple[ScoreKey, ...]:
@@ -376,4 +387,5 @@ SPEC = MetricSpec(
     plan_fn=plan,
     score_fn=_scored,
     rules=RULES,
+    plot=_plot,
 )

@@ -27,7 +27,12 @@ def _is_summary_key(key: str) -> bool:
 
 
 def printed_rows(result: EvaluationResult) -> tuple[list[tuple[str, str, float, float | None, float | None]], int]:
-    """The rows of the printed table and how many detail rows were left to the JSON result."""
+    """The rows of the printed table and how many detail rows were left to the JSON result.
+
+    A row's spread is the standard deviation over the metric seeds when there are several, else the
+    summary key's own ``:std`` companion (a probe's spread over its training-set draws): see
+    :func:`spread_legend`.
+    """
     rows, hidden = [], 0
     for metric, keys in result.scores.items():
         metric_rows = [r for r in score_rows(result) if r[0] == metric]
@@ -42,6 +47,21 @@ def printed_rows(result: EvaluationResult) -> tuple[list[tuple[str, str, float, 
             ]
         rows.extend(metric_rows)
     return rows, hidden
+
+
+def spread_legend(result: EvaluationResult) -> list[str]:
+    """What the table's ``±`` means: over metric seeds, or over a probe's training-set draws."""
+    if len(result.seeds) > 1:
+        seeds = ", ".join(map(str, result.seeds))
+        return [f"± = standard deviation (ddof=1) over the {len(result.seeds)} metric seeds {seeds}; scores are their means"]
+    rows, _ = printed_rows(result)
+    over_draws = sorted({metric for metric, _, _, spread, _ in rows if spread is not None})
+    lines = []
+    for metric in over_draws:
+        draws = result.metric_params.get(metric, {}).get("n_draws")
+        how_many = f"{draws} " if draws is not None else ""
+        lines.append(f"± ({metric}) = standard deviation (ddof=1) over the probe's {how_many}training-set draws, one metric seed")
+    return lines
 
 
 def format_scores(result: EvaluationResult) -> str:
@@ -68,10 +88,12 @@ def format_scores(result: EvaluationResult) -> str:
     encode_s = result.seconds.get("encode", 0.0)
     rate = f", {result.n_encoded / encode_s:,.0f} images/s" if encode_s > 0 and result.n_encoded else ""
     lines.append("")
+    lines.extend(spread_legend(result))
+    lines.extend(f"note: {note}" for note in result.notes)
     if hidden:
         lines.append(f"({hidden} per-factor and spread scores more in the JSON result: --out FILE)")
     lines.append(f"encoded {result.n_encoded:,} images in {encode_s:.1f} s{rate}; total {result.seconds.get('total', 0.0):.1f} s")
     return "\n".join(lines)
 
 
-__all__ = ["MAX_KEYS_SHOWN", "format_scores", "printed_rows", "score_rows"]
+__all__ = ["MAX_KEYS_SHOWN", "format_scores", "printed_rows", "score_rows", "spread_legend"]
