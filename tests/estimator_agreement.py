@@ -231,3 +231,20 @@ def explicitness_agreement(arrays: tuple[np.ndarray, ...], convert: Callable[[np
         "auc_max_abs_diff_vs_sklearn": max(abs(a - b) for a, b in zip(on_backend, reference_auc, strict=True)),
         "sklearn_n_iter": n_iter,
     }
+
+
+def sampling_score_agreement(metric: str, convert: Callable[[np.ndarray], Any]) -> tuple[Any, Any]:
+    """A sampling metric's :class:`~dbench.metrics._spec.Scored` on host codes and on ``convert``'s
+    backend, for one small plan on mixed grid codes (the same plan and codes for both)."""
+    from dbench.metrics import get_metric
+
+    spec = get_metric(metric)
+    dataset = GridDataset((4, 6, 8))
+    sizes = {"beta_vae": {"batch_size": 16, "n_train": 300, "n_eval": 200},
+             "factor_vae": {"batch_size": 16, "n_train": 300, "n_eval": 200, "n_variance_estimate": 1000}}
+    params = spec.resolve(sizes[metric])
+    plan = spec.plan(dataset, np.random.default_rng(0), params)
+    codes = plan_codes_from_table(plan, mixed_table(dataset, 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return spec.score(plan, codes, params), spec.score(plan, {k: convert(v) for k, v in codes.items()}, params)

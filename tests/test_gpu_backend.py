@@ -70,16 +70,9 @@ def test_array_metrics_on_a_gpu_match_numpy(metric, backend_name):
 @pytest.mark.parametrize("backend_name", ["cupy", "torch"])
 def test_beta_vae_score_on_a_gpu_matches_numpy(backend_name):
     backend = _gpu_backend_or_skip(backend_name)
-    from sampling_metric_data import GridDataset, mixed_table, plan_codes_from_table
+    from estimator_agreement import sampling_score_agreement
 
-    import dbench.metrics._beta_vae as bv
-
-    dataset = GridDataset((4, 6, 8))
-    params = bv.SPEC.resolve({"batch_size": 16, "n_train": 300, "n_eval": 200})
-    plan = bv.SPEC.plan(dataset, np.random.default_rng(0), params)
-    codes = plan_codes_from_table(plan, mixed_table(dataset, 2.0))
-    expected = bv.SPEC.score(plan, codes, params)
-    on_gpu = bv.SPEC.score(plan, {key: backend.asarray(value) for key, value in codes.items()}, params)
+    expected, on_gpu = sampling_score_agreement("beta_vae", backend.asarray)
     assert on_gpu.estimator["estimator"] == "batched_logistic" and on_gpu.estimator["device"].startswith("cuda")
     # The optimum against scikit-learn's iterate: a few boundary points (docs/gpu.md).
     for key, value in expected.scores.items():

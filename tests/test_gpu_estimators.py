@@ -24,6 +24,7 @@ from estimator_agreement import (
     explicitness_cases,
     higgins_agreement,
     higgins_cases,
+    sampling_score_agreement,
     tree_agreement,
 )
 
@@ -69,6 +70,19 @@ def test_backend_logistic_gives_sklearns_beta_vae_predictions(backend):
 @pytest.mark.parametrize("case", sorted(explicitness_cases()))
 def test_backend_logistic_gives_sklearns_explicitness(backend, case):
     _check_explicitness(explicitness_agreement(explicitness_cases()[case], _backend(backend)))
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict", "torch"])
+def test_higgins_and_factor_vae_scores_on_cpu_backends_agree_with_numpy(backend):
+    convert = _backend(backend)
+    expected, other = sampling_score_agreement("beta_vae", convert)
+    assert expected.estimator == {"estimator": "exact_logistic", "device": "cpu"}
+    assert other.estimator == {"estimator": "batched_logistic", "device": "cpu"}
+    # The optimum against scikit-learn's iterate: a few boundary points at most (docs/gpu.md).
+    for key, value in expected.scores.items():
+        assert other.scores[key] == pytest.approx(value, abs=0.02), key
+    expected, other = sampling_score_agreement("factor_vae", convert)
+    assert other.scores == pytest.approx(expected.scores, abs=1e-12)  # no fitted model: the same votes
 
 
 def test_backend_logistic_warns_when_a_fit_stops_short(monkeypatch):
@@ -192,6 +206,14 @@ def test_results_without_estimator_records_keep_their_shape(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(dbench.errors.ConfigError, match="estimators"):
         read_result(path)
+    # A schema-2 key: refused in a version 1 file.
+    data["estimators"] = {"dci": {"estimator": "array_trees", "device": "cpu"}}
+    old = {k: v for k, v in data.items() if k not in ("provenance", "spread", "notes")}
+    path.write_text(json.dumps({**old, "schema_version": 1}))
+    with pytest.raises(dbench.errors.ConfigError, match="estimators need schema_version 2"):
+        read_result(path)
+    path.write_text(json.dumps(data))
+    assert read_result(path).estimators["dci"].estimator == "array_trees"
 
 
 # --- on a CUDA GPU ---------------------------------------------------------------------------------
