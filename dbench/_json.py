@@ -12,6 +12,9 @@ and a folder's default ACL): the temporary file is created with ``os.open(..., 0
 ``tempfile.mkstemp``, whose files are always ``0o600`` (unreadable to colleagues and web servers).
 
 - :func:`file_sha256` is the hash of a file's bytes (encoder fingerprints, downloaded datasets).
+- :func:`loads_bounded` / :func:`read_json_bounded` parse JSON that may be hostile: the size is
+  checked before a byte is parsed and the nesting depth without recursion, so a huge or deeply nested
+  file is one :class:`~dbench.errors.ConfigError` line instead of a MemoryError or RecursionError.
 
 NumPy is never imported here: its scalars and arrays are recognised by their ``item``/``tolist``.
 """
@@ -22,9 +25,11 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -128,4 +133,58 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["atomic_path", "canonical_json", "file_sha256", "jsonable", "write_atomic", "write_json_atomic"]
+
+#: Default caps for JSON that may be hostile (a result file is a few kB; a protocol's resolved form is ~10 deep).
+MAX_JSON_BYTES = 8 << 20
+MAX_JSON_DEPTH = 64
+
+# A string literal; an unterminated one runs to the end of the text (one linear pass, no retries).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of arrays and objects in JSON text, counted without recursion (strings skipped)."""
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b'""', data))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def loads_bounded(data: bytes, *, source: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON bytes that may be hostile; one-line :class:`ConfigError` naming ``source`` otherwise.
+
+    The size is checked first, then the nesting depth (linear time, no recursion), then the text is
+    decoded as UTF-8 and parsed; NaN and infinities are accepted as ``json`` writes them.
+    """
+    if len(data) > max_bytes:
+        raise ConfigError(f"{source}: {len(data):,} bytes is larger than the {max_bytes:,}-byte limit for this file; "
+                          "it is not a file dbench wrote")
+    depth = json_depth(data)
+    if depth > max_depth:
+        raise ConfigError(f"{source}: nested {depth} levels deep (at most {max_depth} allowed); it is not a file dbench wrote")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON (not UTF-8 text at byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{source}: not valid JSON ({str(exc).splitlines()[0] if str(exc) else 'too deep'})") from None
+
+
+def read_json_bounded(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
+                      max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Read and parse a JSON file with :func:`loads_bounded`; the size is checked before reading."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise ConfigError(f"{path}: {size:,} bytes is larger than the {max_bytes:,}-byte limit for this file; "
+                                  "it is not a file dbench wrote")
+            data = handle.read(max_bytes + 1)  # a file growing while read is still capped
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    return loads_bounded(data, source=str(path), max_bytes=max_bytes, max_depth=max_depth)
+
+
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "atomic_path", "canonical_json", "file_sha256", "json_depth",
+           "jsonable", "loads_bounded", "read_json_bounded", "write_atomic", "write_json_atomic"]

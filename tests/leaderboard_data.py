@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from dbench.protocols import hash_resolved
 
 RANKING = ["factor_vae.eval_accuracy", "dci.disentanglement", "mig.mig"]
+
+#: The scorer key the leaderboard tests sign with (set as DBENCH_SCORER_KEY by their fixtures).
+TEST_KEY = "test-scorer-key-" + "0123456789abcdef" * 2
 
 RESOLVED = {
     "name": "challenge",
@@ -88,14 +92,19 @@ def result(
     return data
 
 
-def write_results(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
-    """Write results as ``NNN-name.json`` (file order is submission order)."""
+def write_results(folder: Path, results: list[dict[str, Any]], *, sign: bool = True) -> list[Path]:
+    """Write results as ``NNN-name.json`` (file order is submission order), signed with TEST_KEY unless ``sign=False``."""
+    from dbench.submissions.signing import signature_path, signature_text
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, data in enumerate(results):
         name = (data.get("submission") or {}).get("name") or data.get("encoder", {}).get("name", "result")
-        path = folder / f"{i:03d}-{name}.json"
-        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        path = folder / f"{i:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:40]}.json"
+        text = json.dumps(data, indent=2)
+        path.write_text(text, encoding="utf-8")
+        if sign:
+            signature_path(path).write_text(signature_text(text.encode("utf-8"), TEST_KEY.encode()), encoding="utf-8")
         paths.append(path)
     return paths
 

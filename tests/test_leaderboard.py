@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from leaderboard_data import RANKING, demo_results, resolved, result, write_results
+from leaderboard_data import RANKING, TEST_KEY, demo_results, resolved, result, write_results
 
 from dbench.errors import ConfigError
 from dbench.evaluation.result import read_result, validate_result
@@ -19,6 +19,13 @@ from dbench.leaderboard.build import (
     rank_results,
     render_html,
 )
+
+
+@pytest.fixture(autouse=True)
+def _scorer_key(monkeypatch):
+    """The demo results are signed with TEST_KEY; the build verifies with the same key."""
+    monkeypatch.setenv("DBENCH_SCORER_KEY", TEST_KEY)
+
 
 # ------------------------------------------------------------------------------------------------
 # Schema
@@ -210,14 +217,15 @@ def test_build_writes_markdown_with_ranks_spreads_and_baselines(tmp_path):
     assert report.refused == [] and report.n_files == len(results) and report.n_ranked == 6
     readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     table = [line for line in readme.splitlines() if line.startswith("| ")]
-    assert table[0] == "| Rank | Entry | Team | Mean rank | " + " | ".join(RANKING) + " |"
+    assert table[0] == "| Rank | Entry | Team | Mean rank | " + " | ".join(c.replace("_", "\\_") for c in RANKING) + " |"
     assert "| 1 | ada-v2 | ada | 1.67 | 0.900 | 0.500 | 0.150 |" in table
     assert "| [bob-v1](https://example.org/bob) | bob |" in readme
     assert "factor-vae *(baseline)*" in readme
     # Several seeds make another protocol hash, hence a table of its own.
     assert "| 1 | multi | m | 1.00 | 0.500 ± 0.010 | 0.500 ± 0.020 | 0.500 ± 0.030 |" in table
-    assert "carol \\<script\\>alert(1)\\</script\\>" in readme  # escaped, not raw HTML
-    assert "Not ranked: dave (`007-dave.json`): evaluation failed" in readme
+    assert "carol &lt;script&gt;alert\\(1\\)&lt;/script&gt;" in readme  # escaped, not raw HTML
+    assert "<" not in readme.replace("<!--", "")
+    assert "Not ranked: dave (007-dave.json): evaluation failed" in readme
 
 
 def test_build_is_deterministic_and_self_contained(tmp_path):

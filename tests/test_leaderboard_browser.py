@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from leaderboard_data import demo_results, result, write_results
+from leaderboard_data import TEST_KEY, demo_results, result, write_results
 
 from dbench.leaderboard.build import build_leaderboard
 
@@ -38,7 +38,7 @@ def page(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("board")
     write_results(root / "results", demo_results() + [result("multi", (0.5, 0.5, 0.5), team="m", stds=(0.01, 0.02, 0.03))])
-    build_leaderboard(root / "results", root / "out")
+    build_leaderboard(root / "results", root / "out", key=TEST_KEY.encode())
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM

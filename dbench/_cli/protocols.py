@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     )
     p_export.add_argument("protocol", help="bundled name or YAML file")
     p_export.add_argument("--out", required=True, help=".npz file: <dataset>__indices (and <dataset>__images)")
-    p_export.add_argument("--images", action="store_true", help="also write the images (float32 N,C,H,W)")
+    p_export.add_argument("--images", action="store_true", help="also write the images, compactly: bit-packed (binary) or uint8 "
+                          "(see docs/submissions.md)")
     p_export.add_argument("--data-dir", default=None)
     p_export.set_defaults(func=run_export_queries)
 
@@ -88,6 +89,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_export_queries(args: argparse.Namespace) -> int:
     from dbench.submissions.queries import export_queries
 
-    path = export_queries(args.protocol, args.out, images=args.images, data_dir=args.data_dir)
+    path = export_queries(args.protocol, args.out, images=args.images, data_dir=args.data_dir,
+                          report=lambda line: print(line, flush=True))  # the size, before writing
     print(f"wrote {path}")
     return EXIT_OK

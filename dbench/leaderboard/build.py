@@ -6,16 +6,27 @@ representation: each such group is one table. Within a group, entries are ranked
 :func:`~dbench.leaderboard.ranking.challenge_ranking`. Reference baselines (``"baseline": true``) are
 ranked like any entry, each as its own participant, and marked as baselines.
 
-A file that fails validation, whose protocol hash does not match its resolved protocol, or whose
-parameters differ from its protocol's is refused: one line each, naming the file; the pages are still
+A file is refused, one line each naming the file, when it is not a regular file, is larger than
+:data:`MAX_RESULT_BYTES` or nested deeper than :data:`MAX_RESULT_DEPTH` (checked before parsing),
+fails validation, lacks a valid signature where one is required (:mod:`dbench.submissions.signing`),
+has a protocol hash that does not match its resolved protocol, parameters that differ from its
+protocol's, or a score that is not finite or outside its metric's declared range. The pages are still
 built from the valid files. Evaluations with status ``failed`` are listed below their table, unranked.
 Submission order (the tie-break) is the order of the files' paths: ``dbench score`` names its result
-files ``NNN-<submission>-...json`` in submission order.
+files ``<UTC time>-<team>-<name>-<hash>-...json``.
+
+Every user-supplied string is cleaned and escaped (:mod:`dbench.leaderboard.text`); the pages are
+written to a temporary file and renamed, so a reader, a concurrent build or a full disk never sees a
+truncated page.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,9 +34,10 @@ from typing import Any
 
 import pandas as pd
 
-from dbench._json import canonical_json
+from dbench._json import canonical_json, loads_bounded
 from dbench.errors import ConfigError
-from dbench.evaluation.result import EvaluationResult, read_result
+from dbench.evaluation.result import EvaluationResult, validate_result
+from dbench.leaderboard import text
 from dbench.leaderboard.ranking import (
     MEAN_RANK,
     POSITION,
@@ -44,12 +56,24 @@ class LoadedResult:
 
 @dataclass
 class BuildReport:
-    """What a build read, refused and wrote."""
+    """What a build read, refused and wrote (``errors``: pages that could not be written)."""
 
     n_files: int
     n_ranked: int
     refused: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+#: A result file is a few kB; anything larger than this, or nested deeper, is not one dbench wrote.
+MAX_RESULT_BYTES = 4 << 20
+MAX_RESULT_DEPTH = 32
+_CHALLENGE = re.compile(r"^challenge([_.-].*)?$")
+
+
+def is_challenge_protocol(name: str) -> bool:
+    """Whether results of protocol ``name`` must be signed by default (``challenge``, ``challenge-2026``...)."""
+    return bool(_CHALLENGE.match(name))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -84,21 +108,84 @@ def protocol_conflict(result: EvaluationResult) -> str | None:
     return None
 
 
-def collect_results(results_dir: str | Path) -> tuple[list[LoadedResult], list[str]]:
-    """Every ``*.json`` under ``results_dir`` (recursively, sorted by path): valid ones and refusals."""
+def score_problem(result: EvaluationResult) -> str | None:
+    """Why ``result``'s scores cannot be ranked (not finite, undeclared, out of range), or None."""
+    from dbench.metrics import get_metric
+
+    runs = [("scores", result.scores)] + [(f"per_seed[{i}]", run.scores) for i, run in enumerate(result.per_seed or [])]
+    for where, scores in runs:
+        for metric, values in scores.items():
+            try:
+                get_metric(metric).check_scores(values)
+            except ValueError as exc:
+                return f"{where}: {str(exc).splitlines()[0]}"
+    for metric, values in (result.scores_std or {}).items():
+        for key, value in values.items():
+            if not (math.isfinite(value) and value >= 0):
+                return f"scores_std.{metric}.{key} = {value!r} is not a finite, non-negative spread"
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A result file's bytes: a regular file (not a link, FIFO or device) under the size cap."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise ConfigError(f"{path}: {kind}; put the result file itself in the folder")
+    if info.st_size > MAX_RESULT_BYTES:
+        raise ConfigError(f"{path}: {info.st_size:,} bytes is larger than the {MAX_RESULT_BYTES:,}-byte limit for "
+                          "a result file; it is not a file dbench wrote")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_RESULT_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read result file ({exc.strerror or exc})") from None
+
+
+def read_result_file(path: Path) -> tuple[bytes, EvaluationResult]:
+    """A result file's bytes and validated content, read with the size and depth caps (one-line ConfigError)."""
+    data = _read_bytes(path)
+    parsed = loads_bounded(data, source=str(path), max_bytes=MAX_RESULT_BYTES, max_depth=MAX_RESULT_DEPTH)
+    return data, validate_result(parsed, str(path))
+
+
+def collect_results(results_dir: str | Path, *, require_signed: bool | None = None,
+                    key: bytes | None = None) -> tuple[list[LoadedResult], list[str]]:
+    """Every ``*.json`` under ``results_dir`` (recursively, sorted by path): valid ones and refusals.
+
+    ``require_signed``: True refuses every file without a valid signature, False checks none, None
+    (the default) requires them for challenge protocols (:func:`is_challenge_protocol`) and, once the
+    folder holds any signature, for every file. ``key`` verifies them (default: the scorer's key).
+    """
+    from dbench.submissions.signing import SUFFIX, load_key, verify
+
     root = Path(results_dir)
     if not root.is_dir():
         raise ConfigError(f"--results {root}: no such folder; give the folder holding result JSON files")
+    paths = sorted(root.rglob("*.json"))
+    any_signed = require_signed is None and any(root.rglob(f"*.json{SUFFIX}"))
     loaded: list[LoadedResult] = []
     refused: list[str] = []
-    for path in sorted(root.rglob("*.json")):
+    for path in paths:
         relative = path.relative_to(root).as_posix()
         try:
-            result = read_result(path)
+            data, result = read_result_file(path)
         except ConfigError as exc:
             refused.append(str(exc))
             continue
-        conflict = protocol_conflict(result)
+        needed = require_signed if require_signed is not None else (any_signed or is_challenge_protocol(result.protocol.name))
+        if needed:
+            key = key or load_key(create=False)
+            if key is None:
+                raise ConfigError(
+                    f"{path}: results of protocol {result.protocol.name!r} must be signed, but there is no scorer key "
+                    f"to verify them; set DBENCH_SCORER_KEY or use the scorer's key file (--no-require-signed "
+                    "builds an unverified board)")
+            unsigned = verify(data, path, key)
+            if unsigned:
+                refused.append(f"{path}: {unsigned}")
+                continue
+        conflict = protocol_conflict(result) or score_problem(result)
         if conflict:
             refused.append(f"{path}: {conflict}")
             continue
@@ -141,7 +228,8 @@ def _group(results: list[LoadedResult]) -> dict[str, Any]:
     columns, columns_from = _score_columns([r.result for r in ranked_results] or [first])
     group: dict[str, Any] = {
         "id": f"{record.name}-v{record.version}-{first.dataset}-{first.representation}-{record.hash[:8]}",
-        "title": f"{record.name} v{record.version} · {first.dataset} · {first.representation} representation",
+        "title": text.clean(f"{record.name} v{record.version} · {first.dataset} · {first.representation} representation",
+                            text.MAX_REASON),
         "protocol": record.name,
         "version": record.version,
         "hash": record.hash,
@@ -152,7 +240,8 @@ def _group(results: list[LoadedResult]) -> dict[str, Any]:
         "columns_from": columns_from,
         "rows": [],
         "unranked": [
-            {"entry": r.result.entry_name, "file": r.path, "reason": r.result.error or "; ".join(r.result.errors.values())}
+            {"entry": text.clean(r.result.entry_name), "file": text.clean(r.path, text.MAX_REASON),
+             "reason": text.clean(r.result.error or "; ".join(r.result.errors.values()), text.MAX_REASON)}
             for r in results
             if r.result.status == "failed"
         ],
@@ -175,15 +264,15 @@ def _group(results: list[LoadedResult]) -> dict[str, Any]:
         group["rows"].append(
             {
                 "position": int(row[POSITION]),
-                "entry": result.entry_name,
-                "team": (submission.team if submission else None) or "",
-                "code_url": (submission.code_url if submission else None) or "",
+                "entry": text.clean(result.entry_name),
+                "team": text.clean((submission.team if submission else None) or ""),
+                "code_url": text.safe_url((submission.code_url if submission else None) or ""),
                 "baseline": result.baseline,
                 "status": result.status,
                 "mean_rank": float(row[MEAN_RANK]),
                 "ranks": {c: int(row[rank_column(c)]) for c in columns},
                 "scores": {c: [_finite_or_none(v) for v in result.score(c)] for c in columns},
-                "file": loaded.path,
+                "file": text.clean(loaded.path, text.MAX_REASON),
             }
         )
     n_entries, n_kept = len(ranked_results), len(group["rows"])
@@ -224,12 +313,6 @@ def format_score(mean: float | None, std: float | None) -> str:
     return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
 
 
-def _md_escape(text: str) -> str:
-    for char in "\\`*_[]<>|":
-        text = text.replace(char, "\\" + char)
-    return text
-
-
 def render_markdown(groups: list[dict[str, Any]], refused: list[str]) -> str:
     """The leaderboard as a GitHub Markdown page."""
     lines = [
@@ -247,25 +330,25 @@ def render_markdown(groups: list[dict[str, Any]], refused: list[str]) -> str:
                    "leaderboard/results/NAME.json`, then `dbench leaderboard build --results leaderboard/results/`."), ""]
     for group in groups:
         lines += [
-            f"## {_md_escape(group['title'])}",
+            f"## {text.markdown(group['title'], text.MAX_REASON)}",
             "",
             (f"Protocol hash `{group['hash'][:12]}`, metric seeds {group['seeds']}; ranked on "
              f"{group['columns_from']}."),
             "",
         ]
         if group["rows"]:
-            header = ["Rank", "Entry", "Team", "Mean rank", *group["columns"]]
+            header = ["Rank", "Entry", "Team", "Mean rank", *(text.markdown(c) for c in group["columns"])]
             lines.append("| " + " | ".join(header) + " |")
             lines.append("|" + "|".join(["---:", "---", "---", "---:"] + ["---:"] * len(group["columns"])) + "|")
             for row in group["rows"]:
-                entry = _md_escape(row["entry"])
+                entry = text.markdown(row["entry"])
                 if row["code_url"]:
-                    entry = f"[{entry}]({row['code_url']})"
+                    entry = f"[{entry}]({row['code_url']})"  # safe_url: percent-encoded, http(s) only
                 if row["baseline"]:
                     entry += " *(baseline)*"
                 if row["status"] == "partial":
                     entry += " *(partial)*"
-                cells = [str(row["position"]), entry, _md_escape(row["team"]), f"{row['mean_rank']:.2f}"]
+                cells = [str(row["position"]), entry, text.markdown(row["team"]), f"{row['mean_rank']:.2f}"]
                 cells += [format_score(*row["scores"][c]) for c in group["columns"]]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
@@ -274,13 +357,13 @@ def render_markdown(groups: list[dict[str, Any]], refused: list[str]) -> str:
         else:
             lines += ["No ranked entries.", ""]
         for item in group["unranked"]:
-            lines.append(f"- Not ranked: {_md_escape(item['entry'])} (`{item['file']}`): evaluation failed: "
-                         f"{_md_escape(item['reason'])}")
+            lines.append(f"- Not ranked: {text.markdown(item['entry'])} ({text.markdown(item['file'], text.MAX_REASON)}): "
+                         f"evaluation failed: {text.markdown(item['reason'], text.MAX_REASON)}")
         if group["unranked"]:
             lines.append("")
     if refused:
         lines += ["## Refused result files", ""]
-        lines += [f"- {_md_escape(line)}" for line in refused]
+        lines += [f"- {text.markdown(line, text.MAX_REASON)}" for line in refused]
         lines.append("")
     return "\n".join(lines)
 
@@ -294,23 +377,51 @@ def _json_for_script(data: Any) -> str:
 def render_html(groups: list[dict[str, Any]], refused: list[str]) -> str:
     """The leaderboard as one self-contained HTML page (inline CSS and JS, no network)."""
     template = resources.files("dbench.leaderboard").joinpath("template.html").read_text(encoding="utf-8")
-    data = {"groups": groups, "refused": refused, "ranking_rule": RANKING_RULE}
+    data = {"groups": groups, "refused": [text.clean(line, text.MAX_REASON) for line in refused],
+            "ranking_rule": RANKING_RULE}
     return template.replace("/*LEADERBOARD_DATA*/{}", _json_for_script(data))
 
 
-def build_leaderboard(results_dir: str | Path, out_dir: str | Path = "leaderboard") -> BuildReport:
-    """Read every result under ``results_dir``; write ``README.md`` and ``index.html`` into ``out_dir``."""
-    loaded, refused = collect_results(results_dir)
+def write_page(path: Path, content: str) -> None:
+    """Write ``content`` to ``path`` through a temporary file and a rename (never a truncated page)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a web server or a colleague may read the page
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_leaderboard(results_dir: str | Path, out_dir: str | Path = "leaderboard", *,
+                      require_signed: bool | None = None, key: bytes | None = None) -> BuildReport:
+    """Read every result under ``results_dir``; write ``README.md`` and ``index.html`` into ``out_dir``.
+
+    ``require_signed`` and ``key``: see :func:`collect_results`. A page that cannot be written (a
+    full disk) leaves the previous page in place and is reported in ``errors``.
+    """
+    loaded, refused = collect_results(results_dir, require_signed=require_signed, key=key)
     groups = rank_results(loaded)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (("README.md", render_markdown(groups, refused)), ("index.html", render_html(groups, refused))):
+    written, errors = [], []
+    for name, render in (("README.md", render_markdown), ("index.html", render_html)):
         path = out / name
-        path.write_text(text, encoding="utf-8")
+        try:
+            write_page(path, render(groups, refused))
+        except OSError as exc:
+            errors.append(f"{path}: cannot write the page ({exc.strerror or exc}); the previous page is unchanged")
+            continue
         written.append(path)
     n_ranked = sum(len(g["rows"]) for g in groups)
-    return BuildReport(n_files=len(loaded) + len(refused), n_ranked=n_ranked, refused=refused, written=written)
+    return BuildReport(n_files=len(loaded) + len(refused), n_ranked=n_ranked, refused=refused, written=written,
+                       errors=errors)
 
 
 __all__ = [
@@ -320,8 +431,12 @@ __all__ = [
     "build_leaderboard",
     "collect_results",
     "format_score",
+    "is_challenge_protocol",
     "protocol_conflict",
     "rank_results",
+    "read_result_file",
     "render_html",
     "render_markdown",
+    "score_problem",
+    "write_page",
 ]

@@ -1,23 +1,25 @@
-"""A submission: a folder or archive with a small metadata file and exactly one encoder artifact."""
+"""A submission's metadata file and its artifact kinds; parsed inside the sandbox only.
+
+A submission is a folder or an archive holding one metadata file (``submission.yaml``,
+``submission.yml`` or ``submission.json``) and exactly one encoder artifact (:data:`ARTIFACTS`).
+:func:`parse_metadata` turns the metadata file's bytes into a :class:`SubmissionMeta`: UTF-8 text of
+at most :data:`MAX_METADATA_BYTES`, a flat mapping of the four keys, strings of bounded length,
+no control characters, a ``code_url`` that is http(s) or empty. Every problem is one
+:class:`~dbench.errors.ConfigError` line naming the file, the key and the fix.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import tarfile
-import tempfile
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from dbench.errors import ConfigError
 from dbench.evaluation.result import CODE_URL_PATTERN
 
 METADATA_FILES = ("submission.yaml", "submission.yml", "submission.json")
-# Artifact file name -> kind. Exactly one must be present.
+#: Artifact file name -> kind. Exactly one must be present at the submission's top level.
 ARTIFACTS = {
     "encoder.pt": "torchscript",
     "encoder.ts": "torchscript",
@@ -25,106 +27,64 @@ ARTIFACTS = {
     "codes.npz": "codes",
     "encoder.py": "python",
 }
+MAX_METADATA_BYTES = 64 << 10
+#: Longest value of each key, in characters.
+MAX_LENGTHS = {"name": 100, "team": 100, "description": 2000, "code_url": 500}
+_KEYS = ", ".join(MAX_LENGTHS)
+# Control characters (C0, DEL, C1) and Unicode line/paragraph separators and bidi overrides.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class SubmissionMeta(BaseModel):
     """The metadata file: who submitted what."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    team: str
-    description: str = ""
-    code_url: str = Field(default="", pattern=CODE_URL_PATTERN)  # what a result file accepts
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A submission unpacked on disk."""
-
-    source: Path
-    root: Path
-    meta: SubmissionMeta
-    artifact: Path
-    kind: str
-
-    @property
-    def fingerprint(self) -> str:
-        """sha256 of the artifact's bytes (what is scored)."""
-        digest = hashlib.sha256()
-        with open(self.artifact, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+    name: StrictStr = Field(min_length=1, max_length=MAX_LENGTHS["name"])
+    team: StrictStr = Field(min_length=1, max_length=MAX_LENGTHS["team"])
+    description: StrictStr = Field(default="", max_length=MAX_LENGTHS["description"])
+    code_url: StrictStr = Field(default="", max_length=MAX_LENGTHS["code_url"], pattern=CODE_URL_PATTERN)
 
 
-def open_submission(path: str | Path, workdir: str | Path | None = None) -> Submission:
-    """Read a submission folder or archive (.zip, .tar, .tar.gz, .tgz); one-line ConfigError if malformed."""
-    source = Path(path)
-    if not source.exists():
-        raise ConfigError(f"{source}: no such submission folder or archive")
-    root = source if source.is_dir() else _unpack(source, Path(workdir or tempfile.mkdtemp(prefix="dbench-sub-")))
-    meta_files = [root / n for n in METADATA_FILES if (root / n).is_file()]
-    if not meta_files:
-        raise ConfigError(f"{source}: no metadata file; add submission.yaml with name, team, description, code_url")
+def parse_metadata(data: bytes, *, source: str) -> SubmissionMeta:
+    """Parse a metadata file's bytes (YAML or JSON); one-line ConfigError naming what is wrong."""
+    import yaml
+
+    if len(data) > MAX_METADATA_BYTES:
+        raise ConfigError(f"{source}: {len(data):,} bytes; a metadata file holds at most {MAX_METADATA_BYTES:,}")
     try:
-        raw = yaml.safe_load(meta_files[0].read_text(encoding="utf-8"))
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{meta_files[0]}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{source}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply; give a flat mapping of {_KEYS}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{meta_files[0]}: must be a mapping with name, team, description, code_url")
-    unknown = sorted(set(map(str, raw)) - set(SubmissionMeta.model_fields))
+        raise ConfigError(f"{source}: must be a mapping with the keys {_KEYS}")
+    unknown = sorted(repr(k) for k in raw if k not in MAX_LENGTHS)
     if unknown:
-        raise ConfigError(f"{meta_files[0]}: unknown key {unknown[0]!r} (allowed keys: name, team, description, code_url)")
+        raise ConfigError(f"{source}: unknown key {unknown[0][:60]} (allowed keys: {_KEYS})")
+    for key, value in raw.items():
+        if value is None:
+            raise ConfigError(f"{source}: {key}: empty; give a text value or remove the key")
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key}: must be text, got {type(value).__name__}; quote it")
+        allowed = value.replace("\n", "").replace("\t", "") if key == "description" else value
+        if _CONTROL.search(allowed):
+            raise ConfigError(f"{source}: {key}: contains control characters or line breaks; remove them")
     try:
-        meta = SubmissionMeta(**raw)
+        return SubmissionMeta(**_strip(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(
-            f"{meta_files[0]}: {where}: {err['msg'].lower()} (allowed keys: name, team, description, code_url)"
-        ) from None
-    found = [root / n for n in ARTIFACTS if (root / n).is_file()]
-    if len(found) != 1:
-        names = ", ".join(ARTIFACTS)
-        what = "no encoder artifact" if not found else f"{len(found)} artifacts ({', '.join(p.name for p in found)})"
-        raise ConfigError(f"{source}: {what}; a submission holds exactly one of {names}")
-    return Submission(source=source, root=root, meta=meta, artifact=found[0], kind=ARTIFACTS[found[0].name])
+        raise ConfigError(f"{source}: {where}: {err['msg'].lower()} (allowed keys: {_KEYS})") from None
 
 
-def _unpack(archive: Path, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    name = archive.name.lower()
-    try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    _check_member(archive, member)
-                zf.extractall(dest)
-        elif name.endswith((".tar", ".tar.gz", ".tgz")):
-            with tarfile.open(archive) as tf:
-                for info in tf.getmembers():
-                    _check_member(archive, info.name)
-                    if not (info.isfile() or info.isdir()):
-                        raise ConfigError(f"{archive}: archive member {info.name!r} is a link or device; not allowed")
-                tf.extractall(dest)
-        else:
-            raise ConfigError(f"{archive}: not a folder, .zip or .tar(.gz) archive")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise ConfigError(f"{archive}: corrupt archive ({exc.__class__.__name__})") from None
-    entries = [p for p in dest.iterdir()]
-    # An archive of a single folder is that folder.
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return dest
+def _strip(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.strip() for k, v in raw.items()}
 
 
-def _check_member(archive: Path, member: str) -> None:
-    if member.startswith("/") or ".." in Path(member).parts:
-        raise ConfigError(f"{archive}: archive member {member!r} points outside the archive; not allowed")
-
-
-def cleanup(submission: Submission) -> None:
-    """Remove an unpacked archive's temporary folder."""
-    if submission.root != submission.source and submission.source.is_file():
-        shutil.rmtree(submission.root, ignore_errors=True)
+__all__ = ["ARTIFACTS", "MAX_LENGTHS", "MAX_METADATA_BYTES", "METADATA_FILES", "SubmissionMeta", "parse_metadata"]

@@ -8,7 +8,7 @@ each target's gradients come from its own columns, and every array operation ser
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from dbench.estimators.array_trees._gradients import negative_gradients
 from dbench.estimators.array_trees._level import Level, decide_level
 from dbench.estimators.array_trees._model import ArrayBoostedTrees
 from dbench.estimators.boosted_trees._constants import MAX_DEPTH
-from dbench.estimators.boosted_trees._fit import normalised_importances
+from dbench.estimators.boosted_trees._fit import canonical_order, normalised_importances
 from dbench.estimators.boosted_trees._gradients import initial_raw
 from dbench.estimators.threads import single_cpu_thread
 
@@ -129,6 +129,12 @@ def _fit(x: Any, targets: list[_Target], n_stages: int, learning_rate: float, ma
     device = getattr(x, "device", None)
     n, n_features = x.shape
     columns = sort_columns(xp, xp.astype(x, xp.float32))
+    # The compiled trees' canonical feature order (boosted_trees.canonical_order): the fit runs on the
+    # features ordered by their dense-rank columns, so sums and ties follow the data, not the column
+    # order; feature indices and importances are mapped back below. The ranks go to the host once.
+    canon = _canonical_order(xp, columns)
+    canon_x = from_numpy(xp, canon.astype(np.int64), device=device)
+    columns = SortedColumns(*(xp.take(getattr(columns, f.name), canon_x, axis=0) for f in fields(SortedColumns)))
     init = np.concatenate([initial_raw(t.encoded, t.classes.size) for t in targets])
     one_hot = np.concatenate([t.one_hot for t in targets]).astype(np.float64)
     one_hot_x = from_numpy(xp, one_hot, device=device)
@@ -148,6 +154,7 @@ def _fit(x: Any, targets: list[_Target], n_stages: int, learning_rate: float, ma
         n_split_trees = n_split_trees + xp.astype(root_splits, xp.int64)
         heaps.append(heap)
     feature, threshold, value = (np.stack([to_numpy(stage[i]) for stage in heaps]) for i in range(3))
+    feature = np.where(feature >= 0, canon[np.maximum(feature, 0)], -1)
     importance_host, n_split_host = to_numpy(column_importance), to_numpy(n_split_trees)
     train_raw = xp.matrix_transpose(raw)
     return [
@@ -158,7 +165,7 @@ def _fit(x: Any, targets: list[_Target], n_stages: int, learning_rate: float, ma
             np.ascontiguousarray(threshold[:, t.start : t.stop]).astype(np.float64),
             np.ascontiguousarray(value[:, t.start : t.stop]).astype(np.float64),
             learning_rate,
-            normalised_importances(importance_host[t.start : t.stop], n_split_host[t.start : t.stop]),
+            _in_column_order(normalised_importances(importance_host[t.start : t.stop], n_split_host[t.start : t.stop]), canon),
             train_raw[:, t.start : t.stop],
             max_elements,
         )
@@ -208,3 +215,18 @@ def _descend(xp: Any, columns: SortedColumns, node: Any, raw: Any, level: Level,
     x_value = xp.astype(xp.reshape(xp.take(xp.reshape(columns.x_rows, (-1,)), index), node.shape), xp.float64)
     right = xp.astype(x_value > per_sample(level.threshold), xp.int64)
     return xp.where(splits, 2 * slot + right, -1), raw
+
+
+def _canonical_order(xp: Any, columns: SortedColumns) -> np.ndarray:
+    """:func:`~dbench.estimators.boosted_trees._fit.canonical_order` of the sorted columns' dense ranks."""
+    order, rank = to_numpy(columns.order), to_numpy(columns.rank)
+    ranks = np.empty(order.shape, dtype=np.int64)
+    np.put_along_axis(ranks, order, rank, axis=1)  # (F, n): each sample's rank, in sample order
+    return canonical_order(ranks)
+
+
+def _in_column_order(importances: np.ndarray, canon: np.ndarray) -> np.ndarray:
+    """Importances computed in the canonical order, put back in the codes' column order."""
+    out = np.empty_like(importances)
+    out[canon] = importances
+    return out

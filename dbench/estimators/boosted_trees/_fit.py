@@ -85,12 +85,24 @@ def fit_boosted_trees(
     # Threads for the trees of a stage (numba's pool; NUMBA_NUM_THREADS or numba.set_num_threads).
     n_lanes = max(1, min(get_num_threads(), n_columns))
     buffers = lane_buffers(n_lanes, n_features, n_samples, n_columns)
-    boost(sorted_features(x32), y_encoded, n_classes, float(learning_rate), ensemble, buffers)
+    # The fit runs on the features in their canonical order (see canonical_order) and its feature
+    # indices are mapped back after: every sum and tie then follows the data, not the column order.
+    data = sorted_features(x32)
+    canon = canonical_order(data.ranks)
+    data = SortedFeatures(
+        np.ascontiguousarray(data.order[canon]),
+        np.ascontiguousarray(data.x[canon]),
+        np.ascontiguousarray(data.ranks[canon]),
+        data.inverse,
+    )
+    boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers)
     importances = normalised_importances(ensemble.column_importance, ensemble.n_split_trees)
+    importances[canon] = importances.copy()
+    feature = np.where(ensemble.feature >= 0, canon[np.maximum(ensemble.feature, 0)], -1).astype(np.int32)
     return BoostedTrees(
         classes,
         init_raw,
-        ensemble.feature,
+        feature,
         ensemble.threshold,
         ensemble.value,
         float(learning_rate),
@@ -128,6 +140,23 @@ def sorted_features(x32: np.ndarray) -> SortedFeatures:
     np.put_along_axis(ranks.T, order_by_column, np.cumsum(new_value, axis=0, dtype=np.int32), axis=0)
     inverse = np.concatenate([[0.0], 1.0 / np.arange(1, n_samples + 1)])
     return SortedFeatures(order, np.ascontiguousarray(x32.T), ranks, inverse)
+
+
+def canonical_order(ranks: np.ndarray) -> np.ndarray:
+    """The features ordered by their columns of dense ranks, compared sample by sample.
+
+    The kernels sum a node's targets along its first feature's list and break exact ties between
+    features by the lowest index; running them on the features in this order makes a fit, bit for
+    bit, independent of the order of the columns and of strictly increasing rescaling of any of
+    them (features with identical ranks split the samples identically wherever they tie).
+
+    Examples
+    --------
+    >>> canonical_order(np.array([[2, 1, 3], [1, 3, 2], [1, 2, 3]]))
+    array([2, 1, 0])
+    """
+    # np.lexsort's last key is its primary one: sample 0's ranks decide first.
+    return np.lexsort(ranks.T[::-1]).astype(np.intp)
 
 
 def lane_buffers(n_lanes: int, n_features: int, n_samples: int, n_columns: int) -> LaneBuffers:
