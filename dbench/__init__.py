@@ -17,6 +17,10 @@ from dbench._version import __version__
 from dbench.errors import ConfigError, DatasetError, DbenchError, EncoderError, EvaluationError
 
 if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
     from dbench.choices import BackendName, Representation
     from dbench.evaluation.options import EvaluationOptions, PathSpec, ProtocolSpec
     from dbench.evaluation.result import EvaluationResult
@@ -144,6 +148,18 @@ def evaluate_all(
     return _checked(_evaluate_all(encoder, options), raise_on_failure)
 
 
+def aggregate(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Every result under ``results_dir`` (a ``dbench sweep`` folder, or any folder of result files) as one
+    tidy pandas DataFrame: a row per encoder x protocol x dataset x representation x metric seed x score,
+    with each encoder's metadata (a run folder's model, hyperparameters, training seed, steps) as columns.
+
+    See :mod:`dbench.studies.aggregate`; ``dbench aggregate DIR`` also writes the summary and the plots.
+    """
+    from dbench.studies.aggregate import aggregate as _aggregate
+
+    return _aggregate(results_dir)
+
+
 def _options(arguments: dict[str, Any], function: str) -> EvaluationOptions:
     from dbench.evaluation.options import EvaluationOptions
 
@@ -190,6 +206,7 @@ __all__ = [
     "EncoderError",
     "EvaluationError",
     "__version__",
+    "aggregate",
     "evaluate",
     "evaluate_all",
 ]

@@ -89,7 +89,7 @@ def test_options_normalise_single_names_and_seeds():
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"representation": "median"}, f"representation: got 'median'; allowed: {', '.join(REPRESENTATIONS)}"),
     ({"backend": "jax"}, f"backend: got 'jax'; allowed: {', '.join(BACKENDS)}"),
-    ({"batch_size": 0}, "batch_size: expected an integer >= 1; got 0"),
+    ({"batch_size": 0}, "batch_size: expected an integer in [1, 65536]; got 0"),
     ({"seed": 1.5}, "seed: expected an integer"),
     ({"seed": []}, "seed: expected an integer or a non-empty list"),
     ({"metrics": ["mig", 3]}, "metrics: expected metric names"),

@@ -25,7 +25,7 @@ def test_good_encoder_passes_every_row():
     report = _check(_pixels)
     assert report.passed, report.format_table()
     names = [row.name for row in report.rows]
-    assert names == ["loads", "encodes", "output shape", "dtype", "finite", "mean/logvar",
+    assert names == ["loads", "encodes", "output shape", "dtype", "finite", "magnitude", "mean/logvar",
                      "determinism", "batch-split invariance", "speed"]
     assert report.row("output shape").detail.startswith(f"({N_IMAGES}, 16)")
     assert "codes only" in report.row("mean/logvar").detail
@@ -38,7 +38,7 @@ def test_table_is_plain_text_with_a_verdict():
     lines = table.splitlines()
     assert lines[0].startswith("dbench check: _pixels (callable)")
     assert any(line.startswith("determinism") and " PASS " in line for line in lines)
-    assert "PASSED: 9 of 9 checks passed" in table
+    assert "PASSED: 10 of 10 checks passed" in table
 
 
 def test_mean_logvar_pair_is_detected():

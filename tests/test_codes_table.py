@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from code_sources import GridDataset
 
 from dbench.codes import CodeTable
 from dbench.errors import EncoderError
-
-
-class GridDataset:
-    """A 2-factor grid whose image for index i is a 1x2x2 array filled with i (so codes are checkable)."""
-
-    name = "grid"
-    factor_names = ("a", "b")
-    factor_sizes = (10, 20)
-    observation_shape = (1, 2, 2)
-
-    def factor_values(self, factors):
-        return np.asarray(factors, dtype=np.float64)
-
-    def images(self, indices):
-        idx = np.asarray(indices, dtype=np.float32)
-        return np.broadcast_to(idx[:, None, None, None], (idx.size, 1, 2, 2)).copy()
 
 
 class CountingEncoder:

@@ -88,3 +88,31 @@ def test_shapes3d_errors(tmp_path):
         Shapes3D(path, factor_sizes=SMALL_SHAPES3D)
     with pytest.raises(DatasetError, match=r"expected \(480000, 64, 64, 3\)"):
         get_dataset("shapes3d", data_dir=tmp_path)
+
+
+def _damage(path, how):
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 2]
+    elif how == "zero-length":
+        data = bytearray()
+    elif how == "flipped bytes":  # inside the compressed image chunks
+        for i in range(len(data) // 2, len(data) // 2 + 2000):
+            data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "zero-length", "flipped bytes"])
+def test_a_damaged_shapes3d_file_is_one_dataset_error_naming_it(tmp_path, how):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "3dshapes.h5"
+    write_shapes3d(path)
+    images = pixels(24)
+    with h5py.File(path, "w") as f:  # compressed chunks: damage shows up as a failed filter, not as garbage
+        f.create_dataset("images", data=images, chunks=(1, 64, 64, 3), compression="gzip")
+        f["labels"] = write_shapes3d(tmp_path / "other.h5")
+    _damage(path, how)
+    with pytest.raises(DatasetError) as exc:
+        Shapes3D(path, factor_sizes=SMALL_SHAPES3D).images(np.arange(24))
+    text = str(exc.value)
+    assert "\n" not in text and str(path) in text and "download it again" in text, text

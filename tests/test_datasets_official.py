@@ -6,6 +6,11 @@ layout (a leading colour latent), so the loader runs its real checks with a smal
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +115,69 @@ def test_registry_finds_the_file_in_data_dir_env_or_subfolder_and_checks_the_off
     monkeypatch.setenv("DBENCH_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(DatasetError, match=r"expected \(737280, 64, 64\)"):
         get_dataset("dsprites_official")
+
+
+# -- damaged files: flipped bytes, truncation, garbage (issue 12) ----------------------------------------
+
+
+def _damaged(good: bytes, kind: str, rng: np.random.Generator) -> bytes:
+    data = bytearray(good)
+    if kind == "flipped bits":
+        for pos in rng.integers(0, len(data), size=rng.integers(1, 4)):
+            data[pos] ^= 1 << int(rng.integers(0, 8))
+    elif kind == "truncated":
+        data = data[: int(rng.integers(0, len(data)))]
+    else:  # a run of garbage
+        pos = int(rng.integers(0, len(data)))
+        data[pos : pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+    return bytes(data)
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["compressed", "stored"])
+@pytest.mark.parametrize("kind", ["flipped bits", "truncated", "garbage"])
+def test_a_damaged_file_is_one_dataset_error_or_loads_unchanged(tmp_path, arrays, compressed, kind):
+    good = write(tmp_path / "good.npz", arrays, compressed=compressed).read_bytes()
+    rng = np.random.default_rng(len(kind) + compressed)
+    everything = np.arange(N)
+    for trial in range(12):
+        path = tmp_path / f"d{trial}.npz"
+        path.write_bytes(_damaged(good, kind, rng))
+        try:
+            data = OfficialDSprites(path, factor_sizes=TINY.factor_sizes)
+        except DatasetError as err:
+            message = str(err)
+            assert "\n" not in message and path.name in message and len(message) < 400, message
+            continue
+        # A change the format does not carry (e.g. in a zip comment) is harmless: the data is exactly the same.
+        np.testing.assert_array_equal(data.images(everything), TINY.images(everything))
+
+
+@pytest.mark.parametrize("compressed, fragment", [(True, "Bad CRC-32"), (False, "bad CRC-32")], ids=["compressed", "stored"])
+def test_a_flipped_byte_in_the_images_names_the_member_and_the_crc(tmp_path, arrays, compressed, fragment):
+    path = write(tmp_path / OFFICIAL_FILENAME, arrays, compressed=compressed)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the middle of the file is image data
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=f"member 'imgs'.*{fragment}.*download it again") as err:
+        OfficialDSprites(path, factor_sizes=TINY.factor_sizes)
+    assert OFFICIAL_FILENAME in str(err.value) and "Error -3" not in str(err.value)
+
+
+def test_pickled_and_fortran_members_are_refused(tmp_path, arrays):
+    as_objects = corrupt(arrays, latents_values=arrays["latents_values"].astype(object))
+    with pytest.raises(DatasetError, match="holds Python objects"):
+        OfficialDSprites(write(tmp_path / "o.npz", as_objects, compressed=False), factor_sizes=TINY.factor_sizes)
+    fortran = corrupt(arrays, latents_classes=np.asfortranarray(arrays["latents_classes"]))
+    with pytest.raises(DatasetError, match="Fortran order"):
+        OfficialDSprites(write(tmp_path / "f.npz", fortran, compressed=True), factor_sizes=TINY.factor_sizes)
+
+
+def test_a_corrupt_file_through_the_cli_is_one_line_and_exit_2(tmp_path, arrays):
+    path = write(tmp_path / OFFICIAL_FILENAME, arrays, compressed=True)
+    path.write_bytes(path.read_bytes()[:-5000])
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "dbench", "evaluate", str(root / "examples" / "numpy_encoder.py"),
+                           "--dataset", "dsprites_official", "--data-dir", str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "not a readable .npz file" in proc.stderr and "unexpected error" not in proc.stderr

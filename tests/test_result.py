@@ -14,6 +14,7 @@ from dbench.evaluation.result import (
     SCHEMA_VERSION,
     EvaluationResult,
     read_result,
+    score_problem,
     validate_result,
 )
 from dbench.leaderboard import build
@@ -23,7 +24,7 @@ COMMITTED = sorted((ROOT / "leaderboard" / "results").glob("*.json"))
 
 
 def test_the_leaderboard_reads_with_the_pipeline_s_model():
-    assert build.read_result is read_result
+    assert build.validate_result is validate_result and build.score_problem is score_problem  # one model, one check
     assert build.LoadedResult.__annotations__["result"] in ("EvaluationResult", EvaluationResult)
 
 

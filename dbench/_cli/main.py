@@ -14,22 +14,28 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from dbench._cli import check, download, evaluate, leaderboard, protocols, score
+from dbench._cli import aggregate, cache, check, download, evaluate, leaderboard, protocols, score, sweep
 from dbench._cli import list as list_command
 from dbench._cli.exit_codes import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
 )
 from dbench._cli.messages import one_line, one_line_warnings, os_error_line
 from dbench._cli.plugins import add_plugin_commands
+from dbench._cli.supervisor import (
+    can_supervise,
+    install_termination_handlers,
+    supervise,
+)
 from dbench._version import __version__
-from dbench.errors import DbenchError, EncoderError
+from dbench.errors import DbenchError, EncoderError, Terminated, signal_name
 
 #: The built-in subcommands, in the order ``dbench --help`` lists them (plugins follow).
-COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score)
+COMMANDS = (evaluate, check, list_command, download, protocols, leaderboard, score, sweep, aggregate, cache)
 
 EPILOG = f"""examples:
   dbench evaluate examples/numpy_encoder.py                 # quick protocol on dSprites
@@ -37,6 +43,7 @@ EPILOG = f"""examples:
   dbench evaluate run_dir/ --protocol dlib --backend auto --cache-dir ~/.cache/dbench
   dbench check my_encoder.py                                # seconds: shape, determinism, speed
   dbench download dsprites                                  # the official dSprites file, checked
+  dbench cache ls --cache-dir ~/.cache/dbench               # what is cached, for which encoder
   dbench train beta_vae --steps 2000 --seed 0 --out runs/beta_vae   # with the reference models
 
 {EXIT_CODES_HELP}"""
@@ -74,30 +81,65 @@ def exit_code(exc: DbenchError) -> int:
     return EXIT_FAILED if isinstance(exc, EncoderError) else EXIT_USAGE
 
 
+#: Commands that load user code: run in a supervised child process (see dbench._cli.supervisor).
+SUPERVISED = frozenset({"evaluate", "check"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dbench ARGV``; return the exit code."""
+    """Run ``dbench ARGV``; return the exit code.
+
+    Called without ``argv`` (the ``dbench`` program, ``python -m dbench``), a command that loads user
+    code runs in a supervised child process, so that user code ending the process (``os._exit``)
+    can never look like success; called with ``argv`` (tests, embedding), everything runs here.
+    """
+    entry = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    try:
+    parsed: list[argparse.Namespace] = []
+
+    def parse() -> int:
         parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
+        parsed.append(parser.parse_args(argv))
+        if not getattr(parsed[0], "func", None):
             parser.print_help()
             return EXIT_USAGE
         # What was asked for, as a result records it (argv as given, quoted for a shell).
-        args.invocation = shlex.join(["dbench", *argv])
+        parsed[0].invocation = shlex.join(["dbench", *argv])
+        return EXIT_OK
+
+    status = _guarded(parse, debug)
+    if status != EXIT_OK or not parsed:
+        return status
+    args = parsed[0]
+
+    def command() -> int:
+        return _guarded(lambda: int(args.func(args) or EXIT_OK), debug, command=args.command)
+
+    if entry and args.command in SUPERVISED and can_supervise():
+        return supervise(args.command, command)
+    if entry:
+        install_termination_handlers()
+    return command()
+
+
+def _guarded(body: Any, debug: bool, *, command: str | None = None) -> int:
+    """``body()``'s exit code, every failure turned into one line on stderr and its exit code."""
+    try:
         if debug:
-            return int(args.func(args) or EXIT_OK)
+            return body()
         with one_line_warnings():
-            return int(args.func(args) or EXIT_OK)
+            return body()
     except DbenchError as exc:
         if debug:
             raise
         print(f"dbench: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:
-        print("dbench: interrupted (codes encoded so far are kept in --cache-dir, if given)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        what = f"terminated by {signal_name(exc)}" if terminated else "interrupted"
+        kept = " (codes encoded so far are kept in --cache-dir, if given)" if command == "evaluate" else ""
+        print(f"dbench: {what}{kept}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (``dbench list metrics | head``): stop quietly, as other tools
         # do, and keep Python from complaining again when it flushes stdout at exit.
@@ -107,6 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"dbench: error: {os_error_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except RecursionError:
+        if debug:
+            raise
+        print("dbench: error: an input is nested too deeply to process (RecursionError); flatten it "
+              "(protocols, results and --set values are shallow)", file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError:
+        if debug:
+            raise
+        print("dbench: error: out of memory; lower sample sizes (--set METRIC.n_train=...) or the batch size",
+              file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
         if debug:

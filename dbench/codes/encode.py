@@ -8,6 +8,7 @@ import numpy as np
 
 from dbench.codes.table import CodeTable
 from dbench.datasets.base import GroundTruthDataset
+from dbench.encoders.validation import validate_output
 
 
 def encode_plan_requests(
@@ -22,7 +23,14 @@ def encode_plan_requests(
     ``encode_fn(images) -> np.ndarray (n, D)`` takes float32 ``(n, C, H, W)`` images. The same
     :class:`~dbench.codes.table.CodeTable` as the pipeline, without a cache.
     """
-    table = CodeTable(dataset, lambda images: (np.asarray(encode_fn(images)), None), batch_size=batch_size)
+    who = repr(getattr(encode_fn, "__name__", type(encode_fn).__name__))
+
+    def encode_batch(images: np.ndarray) -> tuple[np.ndarray, None]:
+        # The one validator of codes, as for every other source (an already validated LoadedEncoder's
+        # codes pass it again unchanged).
+        return validate_output(encode_fn(images), images.shape[0], who).mean, None
+
+    table = CodeTable(dataset, encode_batch, batch_size=batch_size)
     for idx in requests.values():
         table.ensure(idx)
     return {key: table.lookup(idx) for key, idx in requests.items()}

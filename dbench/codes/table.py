@@ -3,7 +3,13 @@
 Codes are kept on the host as NumPy (mean and, when the encoder gives one, log-variance), keyed by
 flat observation index. With a cache folder, every encoded batch is also written to disk as a shard
 (:mod:`dbench.codes.cache`), keyed by the encoder fingerprint and the dataset, so an interrupted run
-resumes without re-encoding.
+resumes without re-encoding; shards that fail their checks are quarantined and encoded again.
+
+Codes from every source pass the one validator of codes
+(:func:`dbench.encoders.validation.validate_codes`): the encoder's own output in
+:meth:`~dbench.encoders.LoadedEncoder.encode`, cache shards when they are read, precomputed codes in
+:meth:`CodeTable.add`. The table itself holds them to one width and one kind (with or without a
+log-variance) whatever their source.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from dbench._progress import Progress
 from dbench.codes.cache import ShardCache
 from dbench.datasets.base import GroundTruthDataset, num_observations
+from dbench.encoders.validation import validate_codes, validate_indices
 from dbench.errors import EncoderError
 
 
@@ -46,15 +53,22 @@ class CodeTable:
         self._logvar: list[np.ndarray] | None = None
         self._rows = 0
         self._stacked: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._width = 0
+        self._first_source = ""
         self.n_encoded = 0  # images passed to the encoder by this table (cache hits excluded)
+        self.n_cached = 0  # observations read from the cache
+        self.first_batch: np.ndarray | None = None  # indices of the first batch this table encoded
         self.seconds_encoding = 0.0
         self.cache: ShardCache | None = None
         if cache_dir is not None:
             self.cache = ShardCache(cache_dir, fingerprint, dataset)
             for batch, mean, logvar in self.cache.read():
-                keep = self._row_of[batch] < 0
-                if keep.any():
+                _, first = np.unique(batch, return_index=True)
+                keep = np.sort(first)
+                keep = keep[self._row_of[batch[keep]] < 0]
+                if keep.size:
                     self._append(batch[keep], mean[keep], None if logvar is None else logvar[keep])
+                    self.n_cached += int(keep.size)
 
     def __len__(self) -> int:
         return self._rows
@@ -76,56 +90,67 @@ class CodeTable:
         todo = self.missing(indices)
         if todo.size == 0:
             return 0
-        bar = _progress_bar(todo.size, desc) if progress else None
-        try:
+        with Progress(desc, total=int(todo.size), unit="images", enabled=progress) as bar:
             for start in range(0, todo.size, self.batch_size):
                 batch = todo[start : start + self.batch_size]
                 t0 = time.perf_counter()
                 images = self.dataset.images(batch)
                 mean, logvar = self.encode_batch(images)
                 self.seconds_encoding += time.perf_counter() - t0
-                self._append(batch, mean, logvar)
+                self._append(batch, mean, logvar, source="encoder")
                 self.n_encoded += batch.size
+                if self.first_batch is None:
+                    self.first_batch = batch.copy()
                 if self.cache is not None:
                     self.cache.write(batch, mean, logvar)
-                if bar is not None:
-                    bar.update(batch.size)
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.update(batch.size)
         return int(todo.size)
 
     def add(self, indices: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None = None) -> None:
-        """Put codes computed elsewhere (a submission's precomputed codes) into the table."""
-        indices = np.asarray(indices, dtype=np.int64).ravel()
-        mean = np.asarray(mean)
-        if mean.ndim != 2 or mean.shape[0] != indices.size:
-            raise EncoderError(f"codes must have shape ({indices.size}, D) to match the indices; got {mean.shape}")
-        if indices.size and (indices.min() < 0 or indices.max() >= self._row_of.size):
-            raise EncoderError(f"observation indices must lie in [0, {self._row_of.size}) for {self.dataset.name}")
+        """Put codes computed elsewhere (a submission's precomputed codes) into the table.
+
+        They pass the same checks as an encoder's output (:func:`~dbench.encoders.validation.validate_codes`)
+        and the indices must be flat indices of the dataset; an index given twice keeps its first row.
+        """
+        origin = "the precomputed codes hold"
+        indices = validate_indices(np.asarray(indices).ravel(), self._row_of.size, origin)
+        batch = validate_codes(mean, logvar, indices.size, origin=origin)
         _, first = np.unique(indices, return_index=True)
         keep = np.sort(first)
         keep = keep[self._row_of[indices[keep]] < 0]
         if keep.size:
-            self._append(indices[keep], mean[keep], None if logvar is None else np.asarray(logvar)[keep])
+            self._append(indices[keep], batch.mean[keep], None if batch.logvar is None else batch.logvar[keep],
+                         source="precomputed codes")
 
-    def _append(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None) -> None:
+    def _append(self, batch: np.ndarray, mean: np.ndarray, logvar: np.ndarray | None, *, source: str = "cache") -> None:
         mean = np.asarray(mean)
-        if self._mean and mean.shape[1] != self._mean[0].shape[1]:
-            raise EncoderError(
-                f"encoder returned {mean.shape[1]} latents for one batch and {self._mean[0].shape[1]} for "
-                "another; the code size must not depend on the batch"
-            )
         if self._rows == 0:
             self._logvar = [] if logvar is not None else None
-        if (logvar is None) != (self._logvar is None):
-            raise EncoderError("encoder returned (mean, logvar) for some batches and plain codes for others")
+            self._width = int(mean.shape[1])
+            self._first_source = source
+        if mean.shape[1] != self._width or (logvar is None) != (self._logvar is None):
+            raise EncoderError(self._mismatch_message(source, mean.shape[1], logvar is not None))
         self._row_of[batch] = np.arange(self._rows, self._rows + batch.size)
         self._rows += batch.size
         self._mean.append(mean)
         if self._logvar is not None:
             self._logvar.append(np.asarray(logvar))
         self._stacked = None
+
+    def _mismatch_message(self, source: str, width: int, has_logvar: bool) -> str:
+        got = f"{width} latents {'with' if has_logvar else 'without'} logvar"
+        held = f"{self._width} latents {'with' if self._logvar is not None else 'without'} logvar"
+        if self._first_source == "cache" and source == "encoder" and self.cache is not None:
+            return (
+                f"the encoder now returns {got} but its codes cached in {self.cache.path} have {held}: the encoder "
+                "changed while its fingerprint did not (weights loaded from elsewhere?); run `dbench cache clear "
+                f"--cache-dir {self.cache.path.parent} --fingerprint {self.cache.fingerprint}` or give the encoder "
+                "a fingerprint attribute that changes with its weights"
+            )
+        return (
+            f"{source} gave {got} where earlier codes ({self._first_source}) have {held}; "
+            "the code size must not depend on the batch"
+        )
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -145,7 +170,17 @@ class CodeTable:
         return source[rows].reshape(indices.shape + (source.shape[1],))
 
     def covers(self, indices: np.ndarray) -> bool:
-        return bool(np.all(self._row_of[np.asarray(indices, dtype=np.int64).ravel()] >= 0))
+        """Whether every index of ``indices`` is in the table."""
+        return bool(np.all(self.has(indices)))
+
+    def has(self, indices: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``indices`` (flattened) are in the table."""
+        return self._row_of[np.asarray(indices, dtype=np.int64).ravel()] >= 0
+
+    @property
+    def width(self) -> int | None:
+        """Code width (latents per observation), None while the table is empty."""
+        return self._width if self._rows else None
 
     def _stack(self) -> tuple[np.ndarray, np.ndarray | None]:
         if self._stacked is None:
@@ -157,10 +192,3 @@ class CodeTable:
             self._logvar = [logvar] if logvar is not None else None
             self._stacked = (mean, logvar)
         return self._stacked
-
-
-
-def _progress_bar(total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", unit_scale=True, dynamic_ncols=True, leave=False)

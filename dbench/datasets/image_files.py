@@ -17,11 +17,12 @@ it and memory-mapped from there (MPI3D toy's images are 5.7 GB uncompressed: too
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
-from dbench.datasets._files import NpzFile, check_array, find_data_file
+from dbench.datasets._files import NpzFile, check_array, find_data_file, reading_file
 from dbench.datasets.dsprites import _check_indices
 from dbench.errors import DatasetError
 
@@ -101,18 +102,25 @@ class Shapes3D:
         self.factor_sizes = tuple(factor_sizes)
         self.path = Path(path)
         n = int(np.prod(self.factor_sizes))
-        try:
+        # Every read is guarded: a damaged HDF5 file (truncated, flipped bytes in a compressed chunk)
+        # is one DatasetError naming the file, never h5py's "filter returned failure during read".
+        with self._reading("its superblock"):
             self._file = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise DatasetError(f"shapes3d: {self.path} is not a readable HDF5 file ({exc})") from None
-        missing = [k for k in ("images", "labels") if k not in self._file]
-        if missing:
-            raise DatasetError(f"shapes3d: {self.path.name} lacks key(s) {missing}; it has {sorted(self._file)}")
-        images, labels = self._file["images"], self._file["labels"]
-        check_array(self.name, self.path, "images", images.shape, images.dtype, (n,) + _IMAGE_SHAPE, np.uint8)
-        check_array(self.name, self.path, "labels", labels.shape, labels.dtype, (n, len(self.factor_sizes)), np.float64)
+        with self._reading("its keys"):
+            missing = [k for k in ("images", "labels") if k not in self._file]
+            if missing:
+                raise DatasetError(f"shapes3d: {self.path.name} lacks key(s) {missing}; it has {sorted(self._file)}")
+            images, labels = self._file["images"], self._file["labels"]
+            check_array(self.name, self.path, "images", images.shape, images.dtype, (n,) + _IMAGE_SHAPE, np.uint8)
+            check_array(self.name, self.path, "labels", labels.shape, labels.dtype, (n, len(self.factor_sizes)),
+                        np.float64)
         self._images = images
-        self._value_tables = _values_in_grid_order(self.path, labels[()], self.factor_sizes)
+        with self._reading("dataset 'labels'"):
+            label_values = labels[()]
+        self._value_tables = _values_in_grid_order(self.path, label_values, self.factor_sizes)
+
+    def _reading(self, what: str) -> AbstractContextManager[None]:
+        return reading_file(self.name, self.path, what, kind="HDF5")
 
     def close(self) -> None:
         """Close the HDF5 file (the dataset cannot read images afterwards)."""
@@ -127,7 +135,9 @@ class Shapes3D:
         indices = _check_indices(indices, self.factor_sizes)
         # h5py reads only increasing, unique indices; read those, then restore the requested order.
         unique, inverse = np.unique(indices, return_inverse=True)
-        return _to_observations(self._images[unique])[inverse]
+        with self._reading("dataset 'images'"):
+            pixels = self._images[unique]
+        return _to_observations(pixels)[inverse]
 
 
 def load_mpi3d(variant: str, data_dir: str | os.PathLike | None = None) -> MPI3D:

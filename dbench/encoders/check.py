@@ -9,7 +9,6 @@ and throughput. Failures are reported as rows, never raised, so one run shows ev
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,14 +18,18 @@ import numpy as np
 
 from dbench.datasets.base import GroundTruthDataset, num_observations
 from dbench.encoders.loaded import LoadedEncoder
-from dbench.encoders.loading import load_encoder
+from dbench.encoders.loading import load_encoder, spec_label
 from dbench.encoders.validation import (
+    MAX_ABS_CODE,
+    MIN_LARGEST_CODE,
     EncodedBatch,
     as_float,
     as_host_array,
     check_finite,
-    check_logvar_shape,
+    check_logvar,
+    check_magnitude,
     check_shape,
+    encoder_origin,
     split_pair,
     validate_output,
 )
@@ -80,7 +83,7 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _mismatch(reference: EncodedBatch, other: EncodedBatch) -> str | None:
+def codes_mismatch(reference: EncodedBatch, other: EncodedBatch) -> str | None:
     """How ``other`` differs from ``reference`` beyond round-off ("codes differ by up to ..."), or None."""
     pairs = [("codes", reference.mean, other.mean)]
     if reference.logvar is not None and other.logvar is not None:
@@ -92,12 +95,6 @@ def _mismatch(reference: EncodedBatch, other: EncodedBatch) -> str | None:
             difference = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
             return f"{what} differ by up to {difference:.3g}"
     return None
-
-
-def _spec_label(spec: Any) -> str:
-    if isinstance(spec, (str, os.PathLike)):
-        return str(spec)
-    return getattr(spec, "__name__", type(spec).__name__)
 
 
 def _check_images(dataset: GroundTruthDataset | str | None, n_images: int, seed: int) -> tuple[str, np.ndarray]:
@@ -168,7 +165,7 @@ def check_encoder(
     """
     if n_images < 2:
         raise ValueError(f"n_images must be at least 2 for the batch-split check; got {n_images}")
-    report = CheckReport(encoder=_spec_label(spec))
+    report = CheckReport(encoder=spec_label(spec))
     checker = _Checker(report)
     state: dict[str, Any] = {}
 
@@ -183,45 +180,50 @@ def check_encoder(
         return report
     encoder: LoadedEncoder = state["encoder"]
     who = encoder.who
+    origin = encoder_origin(who)
     dataset_name, images = _check_images(dataset, n_images, seed)
     n = images.shape[0]
 
     def encodes() -> str:
         mean_raw, state["logvar_raw"] = split_pair(checker.timed(encoder, images), who)
-        state["mean_raw"] = as_host_array(mean_raw, who)
+        state["mean_raw"] = as_host_array(mean_raw, origin)
         return f"{n} images of {dataset_name} {images.shape[1:]} -> {type(mean_raw).__name__}"
 
     def output_shape() -> str:
-        check_shape(state["mean_raw"], n, who)
+        check_shape(state["mean_raw"], n, origin)
         return f"{state['mean_raw'].shape} for {n} images"
 
     def dtype() -> str:
         source = state["mean_raw"].dtype
-        state["mean"] = as_float(state["mean_raw"], who)
+        state["mean"] = as_float(state["mean_raw"], origin)
         return str(source) if state["mean"].dtype == source else f"{source} (used as {state['mean'].dtype})"
 
     def finite() -> str:
-        check_finite(state["mean"], who)
+        check_finite(state["mean"], origin)
         return f"all {n} rows finite"
+
+    def magnitude() -> str:
+        check_magnitude(state["mean"], origin)
+        largest = float(np.max(np.abs(state["mean"])))
+        return f"largest |code| {largest:.3g}, inside [{MIN_LARGEST_CODE:.0e}, {MAX_ABS_CODE:.0e}]"
 
     def mean_logvar() -> str:
         state["logvar"] = None
         if state["logvar_raw"] is None:
             return "codes only (the 'sampled' representation is unavailable)"
-        logvar = as_float(as_host_array(state["logvar_raw"], who, "logvar"), who, "logvar")
-        check_logvar_shape(state["mean"], logvar, who)
-        check_finite(logvar, who, "logvar")
+        logvar = as_float(as_host_array(state["logvar_raw"], origin, "logvar"), origin, "logvar")
+        check_logvar(state["mean"], logvar, origin)
         state["logvar"] = logvar
         return "(mean, logvar) pair: 'mean' and 'sampled' representations available"
 
     for name, run in [("encodes", encodes), ("output shape", output_shape), ("dtype", dtype),
-                      ("finite", finite), ("mean/logvar", mean_logvar)]:
+                      ("finite", finite), ("magnitude", magnitude), ("mean/logvar", mean_logvar)]:
         if not checker.step(name, run):
             return report
     first = EncodedBatch(state["mean"], state["logvar"])
 
     def determinism() -> str:
-        problem = _mismatch(first, checker.encoded(encoder, images))
+        problem = codes_mismatch(first, checker.encoded(encoder, images))
         if problem:
             raise EncoderError(
                 f"two calls on the same images disagree: {problem}; make encode deterministic "
@@ -234,7 +236,7 @@ def check_encoder(
     def batch_split() -> str:
         head, tail = checker.encoded(encoder, images[:k]), checker.encoded(encoder, images[k:])
         logvar = None if head.logvar is None or tail.logvar is None else np.concatenate([head.logvar, tail.logvar])
-        problem = _mismatch(first, EncodedBatch(np.concatenate([head.mean, tail.mean]), logvar))
+        problem = codes_mismatch(first, EncodedBatch(np.concatenate([head.mean, tail.mean]), logvar))
         if problem:
             raise EncoderError(
                 f"encode(x[:{k}]) and encode(x[{k}:]) disagree with encode(x): {problem}; an image's code must not "

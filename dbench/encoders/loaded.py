@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dbench.encoders.containment import user_code
 from dbench.encoders.fingerprint import probe_fingerprint, qualified_name
 from dbench.encoders.validation import EncodedBatch, describe_exception, validate_output
 from dbench.errors import EncoderError
@@ -27,6 +28,9 @@ _SHAPE_ERROR = re.compile(
     r"shape|size|dimension|\bdims?\b|channel|mismatch|broadcast|reshape|\baxis\b|\baxes\b|expected .*input",
     re.IGNORECASE,
 )
+
+
+_EXIT_FIX = "make encode(images) return the codes (or raise an exception) instead of ending the process"
 
 
 def _layout_name(channels_last: bool) -> str:
@@ -48,6 +52,9 @@ class LoadedEncoder:
     fingerprint : str
         Stable identity for caching (see :mod:`dbench.encoders.fingerprint`); computed on first access
         for in-memory objects, by encoding the probe batch of shape ``probe_shape``.
+    source : str or None
+        The absolute path it was loaded from, fixed before its code ran (user code that changes the
+        working folder cannot change which file a result's provenance names); None for objects.
     """
 
     def __init__(
@@ -67,6 +74,7 @@ class LoadedEncoder:
         channels, height, width = probe_shape
         self.probe_shape = (channels, height, width)
         self._fingerprint = fingerprint
+        self.source: str | None = None
         # The layout guess runs only until the first successful call: afterwards a failure is the
         # encoder's own, and retrying every failing batch would double its cost.
         self._layout_confirmed = False
@@ -99,7 +107,9 @@ class LoadedEncoder:
 
     def _call(self, images: np.ndarray, channels_last: bool) -> Any:
         batch = np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if channels_last else images
-        return self._encoder.encode(batch)
+        # sys.exit() and other BaseExceptions from encode become one line; Ctrl-C stays an interrupt.
+        with user_code(f"encoder {self.who}", _EXIT_FIX):
+            return self._encoder.encode(batch)
 
     def _works_in_other_layout(self, images: np.ndarray) -> bool:
         try:
@@ -142,7 +152,18 @@ class LoadedEncoder:
         Raises :class:`~dbench.errors.EncoderError` (one line) when the encoder raises or returns a
         wrong shape or non-finite codes.
         """
-        return validate_output(self.encode_raw(images), images.shape[0], self.who)
+        raw = self.encode_raw(images)
+        # Reading the output runs the user's objects too (__array__, __dlpack__, properties).
+        with user_code(f"encoder {self.who}", _EXIT_FIX):
+            try:
+                return validate_output(raw, images.shape[0], self.who)
+            except EncoderError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an output object that fails when read becomes one line
+                raise EncoderError(
+                    f"encoder {self.who} returned a {type(raw).__name__} that failed when read "
+                    f"({describe_exception(exc)}); return a NumPy array, torch tensor or CuPy array"
+                ) from None
 
     def encode_arrays(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``(mean, logvar or None)`` of validated codes: the form the code table stores."""

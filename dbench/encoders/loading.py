@@ -31,8 +31,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dbench.encoders.adapters import FunctionEncoder, TorchModuleEncoder, is_torch_module
-from dbench.encoders.fingerprint import USER_MODULE_PREFIX, file_fingerprint, file_sha256, module_fingerprint
+from dbench.encoders.adapters import (
+    FunctionEncoder,
+    TorchModuleEncoder,
+    is_torch_module,
+)
+from dbench.encoders.containment import user_code
+from dbench.encoders.fingerprint import (
+    USER_MODULE_PREFIX,
+    file_fingerprint,
+    file_sha256,
+    module_fingerprint,
+)
 from dbench.encoders.loaded import DEFAULT_PROBE_SHAPE, LoadedEncoder
 from dbench.encoders.validation import describe_exception
 from dbench.errors import EncoderError
@@ -71,13 +81,37 @@ def load_encoder(
     """
     if isinstance(spec, LoadedEncoder):
         return spec.with_options(channels_last=channels_last)
+    # Loading runs user code (the file's import, get_encoder(), a module's eval/to/state_dict, its
+    # attributes): whatever escapes it is one line naming the encoder.
+    label = spec_label(spec)
+    try:
+        with user_code(f"loading encoder {label}", "fix the encoder so that loading it returns an encoder"):
+            return _load(spec, device=device, channels_last=channels_last, probe_shape=probe_shape)
+    except (EncoderError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user object failing while being adapted becomes one line
+        raise EncoderError(f"loading encoder {label} raised {describe_exception(exc)}; fix the encoder") from None
+
+
+def spec_label(spec: Any) -> str:
+    """How messages name an encoder spec: the path as given, else the object's name."""
+    if isinstance(spec, (str, os.PathLike)):
+        return str(spec)
+    try:
+        return _object_name(spec)
+    except Exception:  # noqa: BLE001 - a user object whose attributes fail still gets a label
+        return type(spec).__name__
+
+
+def _load(spec: Any, *, device: Any, channels_last: bool | None, probe_shape: tuple[int, int, int]) -> LoadedEncoder:
     options = {"probe_shape": probe_shape}
     if isinstance(spec, str) and not spec.strip():
         raise EncoderError(
             "the encoder spec is an empty string; give the path of a Python or TorchScript file or a run directory"
         )
     if isinstance(spec, (str, os.PathLike)):
-        return _load_path(Path(spec), device=device, channels_last=channels_last, options=options)
+        # Absolute now: the file's own code may change the working folder while it is imported.
+        return _load_path(Path(spec).absolute(), device=device, channels_last=channels_last, options=options)
     encoder, kind = _adapt_object(spec, device=device, who=_object_name(spec))
     fingerprint = module_fingerprint(spec) if kind == "torch-module" else None
     return LoadedEncoder(
@@ -186,10 +220,14 @@ def _import_python_file(path: Path) -> ModuleType:
     # Registered before execution so that dataclasses, pickling and relative lookups inside the file work.
     sys.modules[module_name] = module
     try:
-        import_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken user file becomes one line
+        with user_code(f"importing {path.name}", "fix the file: importing it must define the encoder, not end the process"):
+            try:
+                import_spec.loader.exec_module(module)
+            except Exception as exc:  # noqa: BLE001 - a broken user file becomes one line
+                raise EncoderError(f"importing {path.name} raised {describe_exception(exc)}; fix the file") from None
+    except BaseException:
         sys.modules.pop(module_name, None)
-        raise EncoderError(f"importing {path.name} raised {describe_exception(exc)}; fix the file") from None
+        raise
     finally:
         # Remove the entry this import added (the file may have changed sys.path itself meanwhile).
         if directory in sys.path:
@@ -201,10 +239,11 @@ def _encoder_from_module(module: ModuleType, path: Path) -> Any:
     """Apply the Python-file rule: ``get_encoder()``, else ``encoder``, else ``encode``."""
     get_encoder = getattr(module, "get_encoder", None)
     if callable(get_encoder):
-        try:
-            encoder = get_encoder()
-        except Exception as exc:  # noqa: BLE001 - the user's factory failing becomes one line
-            raise EncoderError(f"get_encoder() in {path.name} raised {describe_exception(exc)}; fix the file") from None
+        with user_code(f"get_encoder() in {path.name}", "make it return the encoder instead of ending the process"):
+            try:
+                encoder = get_encoder()
+            except Exception as exc:  # noqa: BLE001 - the user's factory failing becomes one line
+                raise EncoderError(f"get_encoder() in {path.name} raised {describe_exception(exc)}; fix the file") from None
         if encoder is None:
             raise EncoderError(f"get_encoder() in {path.name} returned None; make it return the encoder")
         return encoder

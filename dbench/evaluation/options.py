@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from dbench.choices import BACKENDS, REPRESENTATIONS, BackendName, Representation
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
+from dbench.protocols.model import MAX_BATCH_SIZE, MAX_SEED, MAX_SEEDS
 
 if TYPE_CHECKING:
     from dbench.protocols import Protocol
@@ -37,7 +38,7 @@ def _names(
         return None
     names = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, Sequence) else (value,)
     if not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"{what}: expected {example}; got {value!r}")
+        raise ConfigError(f"{what}: expected {example}; got {excerpt(value)}")
     if len(set(names)) != len(names):
         raise ConfigError(f"{what}: {sorted({n for n in names if names.count(n) > 1})} given twice; name each once")
     return names
@@ -48,13 +49,37 @@ def _seeds(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
         return None
     values = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else [value]
     if not values or not all(_is_integer(s) for s in values):
-        raise ConfigError(f"seed: expected an integer or a non-empty list of integers; got {value!r}")
-    return tuple(int(s) for s in values)
+        raise ConfigError(f"seed: expected an integer or a non-empty list of integers; got {excerpt(value)}")
+    seeds = tuple(int(s) for s in values)
+    outside = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if outside:
+        raise ConfigError(f"seed: {excerpt(outside[0])} is outside [0, {MAX_SEED}]; use non-negative 32-bit seeds")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1}) if len(set(seeds)) != len(seeds) else []
+    if repeated:
+        raise ConfigError(
+            f"seed: {', '.join(map(str, repeated[:5]))} given more than once; list each seed once (a repeated seed "
+            "repeats the same run and would report a spread of 0 that was never measured)"
+        )
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"seed: {len(seeds)} seeds; at most {MAX_SEEDS} (each seed runs every metric again)")
+    return seeds
+
+
+def _absolute(path: PathSpec | None) -> str | None:
+    """A path made absolute now, so that user code changing the working folder later changes nothing."""
+    return None if path is None else os.path.abspath(os.fspath(path))
+
+
+def _absolute_protocol(protocol: Any) -> Any:
+    """A protocol given as the path of an existing file, made absolute; names and mappings unchanged."""
+    if isinstance(protocol, (str, os.PathLike)) and os.path.isfile(protocol):
+        return os.path.abspath(os.fspath(protocol))
+    return protocol
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
     if value is not None and value not in allowed:
-        raise ConfigError(f"{what}: got {value!r}; allowed: {', '.join(allowed)}")
+        raise ConfigError(f"{what}: got {excerpt(value)}; allowed: {', '.join(allowed)}")
     return value
 
 
@@ -87,24 +112,30 @@ class EvaluationOptions:
         set_(self, "metrics", _names(self.metrics))
         set_(self, "seed", _seeds(self.seed))
         if isinstance(self.dataset, str) and not self.dataset:
-            raise ConfigError(f"dataset: expected a dataset name such as 'dsprites'; got {self.dataset!r}")
+            raise ConfigError(f"dataset: expected a dataset name such as 'dsprites'; got {excerpt(self.dataset)}")
         example = "dataset names such as 'dsprites' or ['dsprites', 'noisy_dsprites']"
         set_(self, "dataset", _names(self.dataset, "dataset", example))
         if self.limit is not None:
             if isinstance(self.limit, bool) or not isinstance(self.limit, (int, float)) or not 0 < float(self.limit) <= 1:
-                raise ConfigError(f"limit: expected a fraction in (0, 1] scaling every sample size, e.g. 0.1; got {self.limit!r}")
+                raise ConfigError(
+                    f"limit: expected a fraction in (0, 1] scaling every sample size, e.g. 0.1; got {excerpt(self.limit)}"
+                )
             set_(self, "limit", float(self.limit))
         if self.invocation is not None and not isinstance(self.invocation, str):
             raise ConfigError(f"invocation: expected a string; got {type(self.invocation).__name__}")
         params = {} if self.params is None else self.params
         if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
             raise ConfigError(f"params: expected a mapping of metric names to parameter mappings, e.g. "
-                              f"{{'mig': {{'n_train': 5000}}}}; got {self.params!r}")
+                              f"{{'mig': {{'n_train': 5000}}}}; got {excerpt(self.params)}")
         set_(self, "params", {str(k): dict(v) for k, v in params.items()})
         _choice(self.representation, REPRESENTATIONS, "representation")
         _choice(self.backend, BACKENDS, "backend")
-        if self.batch_size is not None and not (_is_integer(self.batch_size) and int(self.batch_size) >= 1):
-            raise ConfigError(f"batch_size: expected an integer >= 1; got {self.batch_size!r}")
+        if self.batch_size is not None and not (_is_integer(self.batch_size) and 1 <= int(self.batch_size) <= MAX_BATCH_SIZE):
+            raise ConfigError(f"batch_size: expected an integer in [1, {MAX_BATCH_SIZE}]; got {excerpt(self.batch_size)}")
+        # Paths are fixed now, before any user code runs: an encoder that calls os.chdir changes nothing.
+        set_(self, "data_dir", _absolute(self.data_dir))
+        set_(self, "cache_dir", _absolute(self.cache_dir))
+        set_(self, "protocol", _absolute_protocol(self.protocol))
 
     @property
     def seeds(self) -> tuple[int, ...] | None:

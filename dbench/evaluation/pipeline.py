@@ -15,14 +15,16 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from dbench._progress import Progress
 from dbench.backend import get_backend
 from dbench.choices import BackendName, Representation, Status
 from dbench.codes import CodeTable, table_representation
-from dbench.errors import ConfigError, DbenchError, EncoderError
+from dbench.errors import ConfigError, DbenchError, EncoderError, signal_name
 from dbench.evaluation.options import EvaluationOptions
 from dbench.evaluation.provenance import environment_info, provenance_info
 from dbench.evaluation.result import (
@@ -32,6 +34,12 @@ from dbench.evaluation.result import (
     ProtocolRecord,
     Provenance,
     SeedRun,
+)
+from dbench.evaluation.run_checks import (
+    DeterminismWarning,
+    LargeRunWarning,
+    determinism_warning,
+    large_run_warning,
 )
 from dbench.protocols import (
     hash_resolved,
@@ -197,17 +205,57 @@ def evaluate(encoder: Any, options: EvaluationOptions | None = None) -> Evaluati
     return run_config(loaded, configs[0], options=options, encoder_spec=encoder)
 
 
-def evaluate_all(encoder: Any, options: EvaluationOptions | None = None) -> list[EvaluationResult]:
+#: ``checkpoint(result, n_results)``: called with the partial result after every metric run.
+Checkpoint = Callable[[EvaluationResult, int], None]
+
+
+def evaluate_all(
+    encoder: Any, options: EvaluationOptions | None = None, *, checkpoint: Checkpoint | None = None
+) -> list[EvaluationResult]:
     """Evaluate ``encoder`` on every (dataset, representation) pair of the protocol; one result each.
 
     A representation the encoder cannot give (``sampled`` from an encoder that returns codes only) is
     skipped with one :class:`UserWarning`; if nothing is left, a :class:`~dbench.errors.ConfigError`.
+    ``checkpoint(result, n_results)``, when given, receives the result so far (status ``partial``,
+    unfinished metrics in ``errors``) after every metric run, so a run killed part-way (SIGKILL, out
+    of memory) still leaves what it had finished. Ctrl-C or SIGTERM raises :class:`EvaluationInterrupted`
+    holding the results finished and the partial one interrupted.
     """
     options = options or EvaluationOptions()
-    loaded, configs, skipped = prepare(encoder, resolve_config(options), options)
-    for notice in skipped:
-        warnings.warn(notice, UserWarning, stacklevel=2)
-    return [run_config(loaded, cfg, options=options, encoder_spec=encoder) for cfg in configs]
+    configs = resolve_config(options)
+    results: list[EvaluationResult] = []
+    try:
+        loaded, configs, skipped = prepare(encoder, configs, options)
+        for notice in skipped:
+            warnings.warn(notice, UserWarning, stacklevel=2)
+        for cfg in configs:
+            save = None if checkpoint is None else partial(_checkpoint, checkpoint, len(configs))
+            results.append(run_config(loaded, cfg, options=options, encoder_spec=encoder, checkpoint=save))
+    except EvaluationInterrupted as interrupted:
+        raise EvaluationInterrupted(results + interrupted.results, interrupted.signal_name) from None
+    except KeyboardInterrupt as interrupt:  # while loading the encoder or its dataset
+        raise EvaluationInterrupted(results, signal_name(interrupt)) from None
+    return results
+
+
+def _checkpoint(checkpoint: Checkpoint, n_results: int, result: EvaluationResult) -> None:
+    checkpoint(result, n_results)
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """An evaluation stopped by Ctrl-C (SIGINT) or SIGTERM, with what it had finished.
+
+    ``results`` holds the complete results of the (dataset, representation) pairs finished before the
+    interrupt and, when scoring had begun, the partial result of the one interrupted (status
+    ``partial``, or ``failed`` when no metric had finished; ``error`` says what was interrupted).
+    ``signal_name`` is ``"SIGINT"`` or ``"SIGTERM"``. A ``KeyboardInterrupt``, so code that stops on
+    Ctrl-C still does.
+    """
+
+    def __init__(self, results: list[EvaluationResult], signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.results = results
+        self.signal_name = signal_name
 
 
 def prepare(
@@ -218,13 +266,19 @@ def prepare(
     Returns ``(loaded encoder, configs to run, notices)``. An encoder that returns codes only cannot
     give the ``sampled`` representation: those configs are dropped (one notice) when others remain,
     and a :class:`~dbench.errors.ConfigError` saying what to ask for instead is raised when none do.
+    Data folders named by environment variables are made absolute first: user code that changes the
+    working folder changes nothing.
     """
     from dbench.datasets import get_dataset
+    from dbench.datasets._files import pin_data_dirs
     from dbench.encoders import load_encoder
 
+    pin_data_dirs()
+    source = os.path.abspath(os.fspath(encoder)) if isinstance(encoder, (str, os.PathLike)) else None
     # In-memory encoders are fingerprinted by encoding a probe batch: give it the dataset's image shape.
     first = get_dataset(configs[0].dataset, data_dir=options.data_dir)
     loaded = load_encoder(encoder, probe_shape=first.observation_shape)
+    loaded.source = source  # fixed before its code ran: the file a result's provenance names
     if all(cfg.representation != "sampled" for cfg in configs):
         return loaded, configs, []
     # One observation tells whether the encoder gives a posterior (mean, logvar) or codes only; an
@@ -278,6 +332,7 @@ def run_config(
     options: EvaluationOptions | None = None,
     encoder_spec: Any = None,
     precomputed: Mapping[str, np.ndarray] | None = None,
+    checkpoint: Callable[[EvaluationResult], None] | None = None,
     on_codes: Callable[[int, str, Any, dict[str, np.ndarray]], None] | None = None,
 ) -> EvaluationResult:
     """Run one resolved evaluation with an already-loaded encoder.
@@ -288,13 +343,19 @@ def run_config(
     protocol's query set; ``loaded`` is then only asked for what is missing. ``on_codes(seed, metric,
     plan, codes)`` receives every metric's NumPy codes (by request key, in the representation scored)
     before it is scored, e.g. to save them (``dbench evaluate --save-codes``).
+
+    After the first encoded batch, the encoder is asked once more for a few of its images (the
+    determinism probe: codes that differ are a warning, recorded in the result's ``warnings``) and a
+    run far larger than the metrics' defaults gets a warning with its estimated time. A metric that
+    fails is recorded in ``errors`` and the others go on. Ctrl-C or SIGTERM raises
+    :class:`EvaluationInterrupted` carrying the partial result: the metrics already finished.
+    ``checkpoint(result)`` receives the result so far after every metric run.
     """
     from dbench.datasets import get_dataset
     from dbench.metrics import get_metric
 
     options = options or EvaluationOptions()
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
+    run = _Run(cfg, time.perf_counter())
     ds = get_dataset(cfg.dataset, data_dir=options.data_dir)
     backend = get_backend(cfg.backend)
     specs = {name: get_metric(name) for name in cfg.metrics}
@@ -302,61 +363,148 @@ def run_config(
 
     # 1. Plan: every metric, every seed, decides which observations it needs.
     plans = plan_config(cfg, ds)
-    seconds["plan"] = time.perf_counter() - t0
+    run.seconds["plan"] = time.perf_counter() - run.t0
 
-    # 2. Encode once: the union of all requests, each unique observation once, metric by metric so
-    #    that a failing encoder still leaves the earlier metrics scoreable.
-    table = CodeTable(
-        ds,
-        loaded.encode_arrays,
-        batch_size=cfg.batch_size,
-        cache_dir=options.cache_dir,
-        fingerprint=loaded.fingerprint,
-    )
-    encode_error: str | None = None
+    # 2. Encode once: the union of all requests, each unique observation once. A failing encoder
+    #    still leaves the metrics whose observations were encoded scoreable.
+    table = CodeTable(ds, loaded.encode_arrays, batch_size=cfg.batch_size, cache_dir=options.cache_dir,
+                      fingerprint=loaded.fingerprint)
+    source = getattr(loaded, "source", None) or encoder_spec  # an absolute path, where prepare() fixed one
+    provenance = Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=source))
+    result = partial(_result, run, loaded=loaded, cfg=cfg, backend=backend, params=params, table=table,
+                     encoder_spec=encoder_spec, specs=specs, provenance=provenance)
+    queries = query_indices(plans)
     try:
-        if precomputed is not None:
-            table.add(precomputed["indices"], precomputed["mean"], precomputed.get("logvar"))
-        table.ensure(query_indices(plans), progress=options.progress, desc=f"encoding {cfg.dataset}")
-    except DbenchError as exc:
-        encode_error = str(exc)
-    seconds["encode"] = table.seconds_encoding
+        try:
+            if precomputed is not None:
+                table.add(precomputed["indices"], precomputed["mean"], precomputed.get("logvar"))
+            desc = f"encoding {cfg.dataset}"
+            table.ensure(table.missing(queries)[: cfg.batch_size], progress=options.progress, desc=desc)
+            run.warn(determinism_warning(loaded, table, ds, queries), DeterminismWarning, record=True)
+            if table.width is not None:
+                run.warn(large_run_warning(params, len(cfg.seeds), n_latents=table.width,
+                                           n_factors=len(ds.factor_sizes)), LargeRunWarning)
+            table.ensure(queries, progress=options.progress, desc=desc)
+        except DbenchError as exc:
+            run.encode_error = str(exc)
+        run.seconds["encode"] = table.seconds_encoding
+        # 3. Score: each metric reads its codes from the table; a failure is recorded, the rest go on.
+        saved = None if checkpoint is None else (lambda: checkpoint(result(pending=True)))
+        _score_all(run, plans, specs, params, table, backend, progress=options.progress, checkpoint=saved,
+                   on_codes=on_codes)
+    except KeyboardInterrupt as interrupt:
+        run.seconds["encode"] = table.seconds_encoding
+        raise EvaluationInterrupted([result(interrupt=interrupt)], signal_name(interrupt)) from None
+    return result()
 
-    # 3. Score: each metric reads its codes from the table; a failure is recorded, the rest go on.
-    per_seed: list[dict[str, Any]] = []
-    errors: dict[str, str] = {}
-    artifacts: dict[str, Any] = {}
-    estimators: dict[str, dict[str, str]] = {}
-    for seed in cfg.seeds:
-        scores: dict[str, dict[str, float]] = {}
-        for name in cfg.metrics:
-            plan = plans[(seed, name)]
-            if not all(table.covers(idx) for idx in plan.requests.values()):
-                errors[name] = f"not scored: encoding failed before its observations were encoded ({encode_error})"
-                continue
-            t1 = time.perf_counter()
-            try:
-                host = {key: table_representation(table, idx, cfg.representation, seed) for key, idx in plan.requests.items()}
-                if on_codes is not None:
-                    on_codes(seed, name, plan, host)
-                codes = {key: backend.asarray(value) for key, value in host.items()}
-                scored = specs[name].score(plan, codes, params[name])
-                # Every key declared, every value a finite number inside its declared bounds: a metric
-                # that breaks its own declaration is recorded as failed rather than ranked.
-                specs[name].check_scores(scored.scores)
-                scores[name] = {k: float(v) for k, v in scored.scores.items()}
-                if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
-                    artifacts[name] = scored.artifacts
-                if scored.estimator and name not in estimators:  # which estimator ran where
-                    estimators[name] = dict(scored.estimator)
-            except (ValueError, DbenchError) as exc:
-                errors[name] = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t1
-        per_seed.append({"seed": seed, "scores": scores})
-    seconds["total"] = time.perf_counter() - t0
 
+@dataclass
+class _Run:
+    """What one run has so far: timings, scores per seed, errors, warnings, the encoder's error."""
+
+    cfg: EvaluationConfig
+    t0: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    scores: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    #: per metric that fits a model, which estimator ran on which device (from its first scored seed)
+    estimators: dict[str, dict[str, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    encode_error: str | None = None
+    current: str = "encoding"  # what runs now, for the message of an interrupt
+
+    def warn(self, message: str | None, category: type[Warning], *, record: bool = False) -> None:
+        """Issue a one-line warning (and keep it in the result when ``record``); None: nothing to say."""
+        if message:
+            warnings.warn(message, category, stacklevel=3)
+            if record:
+                self.warnings.append(message)
+
+
+def _score_all(run: _Run, plans: Mapping[tuple[int, str], Any], specs: Mapping[str, Any],
+               params: Mapping[str, Any], table: CodeTable, backend: Any, *, progress: bool,
+               checkpoint: Callable[[], None] | None = None,
+               on_codes: Callable[[int, str, Any, dict[str, np.ndarray]], None] | None = None) -> None:
+    """Score every (seed, metric) whose codes the table holds, recording scores and failures in ``run``.
+
+    ``checkpoint()`` is called after every metric run that was scored (or failed while scoring);
+    ``on_codes`` as in :func:`run_config`.
+    """
+    from dbench.evaluation.cost import estimate_run
+
+    cfg = run.cfg
+    width = table.width
+    estimates = {} if width is None else estimate_run(params, n_latents=width, n_factors=len(table.dataset.factor_sizes))
+    with Progress("scoring", total=len(cfg.seeds) * len(cfg.metrics), unit="metric runs", enabled=progress) as bar:
+        for seed in cfg.seeds:
+            scores = run.scores.setdefault(seed, {})
+            for name in cfg.metrics:
+                plan = plans[(seed, name)]
+                if not all(table.covers(idx) for idx in plan.requests.values()):
+                    run.errors[name] = f"not scored: encoding failed before its observations were encoded ({run.encode_error})"
+                    bar.update()
+                    continue
+                run.current = f"scoring {name} (seed {seed})"
+                bar.step(f"{name} (seed {seed})", estimate=estimates.get(name))
+                t1 = time.perf_counter()
+                try:
+                    host = {key: table_representation(table, idx, cfg.representation, seed)
+                            for key, idx in plan.requests.items()}
+                    if on_codes is not None:
+                        try:
+                            on_codes(seed, name, plan, host)
+                        except OSError as exc:  # saving codes is a side line: the scores are not affected
+                            reason = (exc.strerror or exc.__class__.__name__).lower()
+                            warnings.warn(f"cannot save the codes of {name} to {exc.filename or 'their folder'} "
+                                          f"({reason}); saving stops, the scores are not affected", UserWarning,
+                                          stacklevel=2)
+                            on_codes = None
+                    codes = {key: backend.asarray(value) for key, value in host.items()}
+                    scored = specs[name].score(plan, codes, params[name])
+                    # Every key declared, every value a finite number inside its declared bounds: a metric
+                    # that breaks its own declaration is recorded as failed rather than ranked.
+                    specs[name].check_scores(scored.scores)
+                    scores[name] = {k: float(v) for k, v in scored.scores.items()}
+                    if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
+                        run.artifacts[name] = scored.artifacts
+                    if scored.estimator and name not in run.estimators:  # which estimator ran where
+                        run.estimators[name] = dict(scored.estimator)
+                except (ValueError, DbenchError) as exc:
+                    run.errors[name] = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+                except Exception as exc:  # noqa: BLE001 - one metric failing (MemoryError, a bug) never loses the others
+                    run.errors[name] = f"failed with {exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+                run.seconds[name] = run.seconds.get(name, 0.0) + time.perf_counter() - t1
+                bar.update()
+                if checkpoint is not None:
+                    checkpoint()
+
+
+def _result(run: _Run, *, loaded: Any, cfg: EvaluationConfig, backend: Any, params: dict[str, Any],
+            table: CodeTable, encoder_spec: Any, specs: Mapping[str, Any], provenance: Provenance,
+            interrupt: BaseException | None = None, pending: bool = False) -> EvaluationResult:
+    """The result of ``run`` so far; after an ``interrupt`` (or while ``pending``) every metric not finished is an error."""
+    errors = dict(run.errors)
+    error = run.encode_error
+    if pending:
+        for seed in cfg.seeds:
+            for name in cfg.metrics:
+                if name not in run.scores.get(seed, {}) and name not in errors:
+                    errors[name] = "not scored yet: the run stopped before it was scored (this is its last checkpoint)"
+        error = error or "a checkpoint of a run in progress: the run stopped before it finished"
+    if interrupt is not None:
+        sig = signal_name(interrupt)
+        for seed in cfg.seeds:
+            for name in cfg.metrics:
+                if name not in run.scores.get(seed, {}) and name not in errors:
+                    errors[name] = f"not scored: interrupted by {sig} ({run.current})"
+        finished = sum(len(s) for s in run.scores.values())
+        error = (f"interrupted by {sig} while {run.current}; {finished} of {len(cfg.seeds) * len(cfg.metrics)} "
+                 "metric runs finished")
+    per_seed = [{"seed": seed, "scores": run.scores.get(seed, {})} for seed in cfg.seeds]
+    run.seconds["total"] = time.perf_counter() - run.t0
     mean_scores, std_scores = _aggregate(per_seed)
-    status: Status = "ok" if not errors and encode_error is None else ("partial" if mean_scores else "failed")
+    status: Status = "ok" if not errors and error is None else ("partial" if mean_scores else "failed")
     return EvaluationResult(
         dataset=cfg.dataset,
         representation=cfg.representation,
@@ -371,18 +519,19 @@ def run_config(
         metric_params=params,
         scores=mean_scores,
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
-        per_seed=[SeedRun.model_validate(run) for run in per_seed] if len(cfg.seeds) > 1 else None,
-        seconds={k: round(v, 4) for k, v in seconds.items()},
-        estimators={name: EstimatorRecord(**record) for name, record in estimators.items()} or None,
+        per_seed=[SeedRun.model_validate(seed_run) for seed_run in per_seed] if len(cfg.seeds) > 1 else None,
+        seconds={k: round(v, 4) for k, v in run.seconds.items()},
+        estimators={name: EstimatorRecord(**record) for name, record in run.estimators.items()} or None,
         n_encoded=int(table.n_encoded),
         errors=errors,
         status=status,
-        error=encode_error,
+        error=error,
+        warnings=list(run.warnings),
         environment=environment_info(),
-        provenance=Provenance.model_validate(provenance_info(invocation=options.invocation, encoder_spec=encoder_spec)),
+        provenance=provenance,
         spread=spread_meanings(specs, cfg.seeds, mean_scores),
         notes=list(cfg.notes),
-    ).with_artifacts(artifacts)
+    ).with_artifacts(run.artifacts)
 
 
 def spread_meanings(specs: Mapping[str, Any], seeds: list[int], scores: Mapping[str, Mapping[str, float]]) -> dict[str, str]:

@@ -13,7 +13,6 @@ Both return plain JSON data; the result model stores them as ``environment`` and
 from __future__ import annotations
 
 import functools
-import json
 import os
 import platform
 import shutil
@@ -24,7 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dbench._json import file_sha256
+from dbench._json import file_sha256, read_json_bounded
+from dbench.errors import ConfigError
 
 #: Distributions whose versions a result records (None when not installed).
 PACKAGES = ("dbench", "numpy", "scipy", "scikit-learn", "numba", "torch", "cupy-cuda12x", "cupy-cuda11x", "array-api-compat")
@@ -143,6 +143,10 @@ def encoder_file_info(spec: Any) -> dict[str, Any] | None:
         return None
 
 
+#: A run's config.json is a few kilobytes; a bigger one is not copied into results.
+_MAX_CONFIG_BYTES = 256 << 10
+
+
 def training_info(spec: Any) -> dict[str, Any] | None:
     """For a trained run folder: ``{"config": config.json, "step": the step its encoder.pt was exported at}``.
 
@@ -151,9 +155,9 @@ def training_info(spec: Any) -> dict[str, Any] | None:
     """
     if not isinstance(spec, (str, os.PathLike)) or not Path(spec).is_dir():
         return None
-    try:
-        config = json.loads((Path(spec) / _RUN_CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # copied into every result: a huge or deep one would make results unreadable
+        config = read_json_bounded(Path(spec) / _RUN_CONFIG_FILE, max_bytes=_MAX_CONFIG_BYTES)
+    except ConfigError:  # missing, unreadable, too big, too deep or not JSON
         return None
     if not isinstance(config, dict):
         return None

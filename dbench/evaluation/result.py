@@ -40,7 +40,7 @@ from pydantic import (
 from dbench._json import jsonable, write_json_atomic
 from dbench._version import __version__
 from dbench.choices import Representation, Status
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
 from dbench.evaluation.provenance import environment_info
 
 #: The versions this dbench reads; it writes the last one.
@@ -157,6 +157,9 @@ class EvaluationResult(_Strict):
     errors: dict[str, str] = Field(default_factory=dict)
     status: Status
     error: str | None = None
+    #: one-line warnings about how the scores were obtained (e.g. a non-deterministic encoder);
+    #: written only when there are some, so results without warnings keep their earlier shape
+    warnings: list[str] = Field(default_factory=list)
     baseline: StrictBool = False
     provenance: Provenance | None = None
     #: what each standard deviation in the file is taken over, e.g. ``{"scores_std": "... over metric seeds"}``
@@ -175,6 +178,8 @@ class EvaluationResult(_Strict):
     @model_serializer(mode="wrap")
     def _as_its_version(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
+        if not data.get("warnings"):  # written only when there are some
+            data.pop("warnings", None)
         if self.schema_version == 1:  # a version 1 file read back is written back as it was
             for key in _ADDED_IN_2:
                 data.pop(key, None)
@@ -263,7 +268,7 @@ def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     """Validate parsed JSON; one-line :class:`ConfigError` naming ``source`` and the key."""
     if isinstance(data, dict) and data.get("schema_version", SCHEMA_VERSION) not in SCHEMA_VERSIONS:
         raise ConfigError(
-            f"{source}: schema_version: {data.get('schema_version')!r} is not supported; this dbench reads "
+            f"{source}: schema_version: {excerpt(data.get('schema_version'))} is not supported; this dbench reads "
             f"versions {', '.join(map(str, SCHEMA_VERSIONS))} (a newer dbench wrote it? upgrade dbench)"
         )
     try:
@@ -273,19 +278,58 @@ def validate_result(data: Any, source: str = "<result>") -> EvaluationResult:
     missing = [key for key in _REQUIRED_IN_FILES if key not in data]  # data is a dict: it validated
     if missing:
         raise ConfigError(f"{source}: {missing[0]}: Field required")
+    problem = score_problem(result)
+    if problem:
+        raise ConfigError(f"{source}: {problem}; a result file holds the scores dbench wrote (re-run the evaluation)")
     return result
 
 
+def score_problem(result: EvaluationResult) -> str | None:
+    """Why ``result``'s numbers cannot be trusted (a score not finite, undeclared or out of its metric's
+    declared range; a standard deviation not finite or negative), or None.
+
+    JSON allows ``NaN``, ``Infinity`` and ``1e300`` where a file was edited or damaged; a leaderboard or
+    a table built on such a file would rank it silently. :func:`validate_result` applies it to every file.
+    """
+    from dbench.metrics import get_metric
+
+    runs = [("scores", result.scores)] + [(f"per_seed[{i}]", run.scores) for i, run in enumerate(result.per_seed or [])]
+    for where, scores in runs:
+        for metric, values in scores.items():
+            try:
+                get_metric(metric).check_scores(values)
+            except ValueError as exc:
+                return f"{where}: {str(exc).splitlines()[0]}"
+    for metric, values in (result.scores_std or {}).items():
+        for key, value in values.items():
+            if not (math.isfinite(value) and value >= 0):
+                return f"scores_std.{metric}.{key} = {value!r} is not a finite, non-negative spread"
+    return None
+
+
+#: Largest result file read (a result with every metric's per-seed scores is well under 1 MB).
+MAX_RESULT_BYTES = 64 << 20
+
+
 def read_result(path: str | os.PathLike[str]) -> EvaluationResult:
-    """Read and validate one result JSON file."""
+    """Read and validate one result JSON file (at most :data:`MAX_RESULT_BYTES`, nesting bounded)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RESULT_BYTES + 1)
+        if len(raw) > MAX_RESULT_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_RESULT_BYTES >> 20} MB; not a dbench result file")
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read result file ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
-    return validate_result(data, str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply for a result file (a result nests four levels)") from None
+    try:
+        return validate_result(data, str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply for a result file (a result nests four levels)") from None
 
 
 __all__ = [
@@ -302,5 +346,6 @@ __all__ = [
     "SubmissionRecord",
     "environment_info",
     "read_result",
+    "score_problem",
     "validate_result",
 ]

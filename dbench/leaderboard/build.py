@@ -36,7 +36,7 @@ import pandas as pd
 
 from dbench._json import canonical_json, loads_bounded
 from dbench.errors import ConfigError
-from dbench.evaluation.result import EvaluationResult, validate_result
+from dbench.evaluation.result import EvaluationResult, score_problem, validate_result
 from dbench.leaderboard import text
 from dbench.leaderboard.ranking import (
     MEAN_RANK,
@@ -108,24 +108,6 @@ def protocol_conflict(result: EvaluationResult) -> str | None:
     return None
 
 
-def score_problem(result: EvaluationResult) -> str | None:
-    """Why ``result``'s scores cannot be ranked (not finite, undeclared, out of range), or None."""
-    from dbench.metrics import get_metric
-
-    runs = [("scores", result.scores)] + [(f"per_seed[{i}]", run.scores) for i, run in enumerate(result.per_seed or [])]
-    for where, scores in runs:
-        for metric, values in scores.items():
-            try:
-                get_metric(metric).check_scores(values)
-            except ValueError as exc:
-                return f"{where}: {str(exc).splitlines()[0]}"
-    for metric, values in (result.scores_std or {}).items():
-        for key, value in values.items():
-            if not (math.isfinite(value) and value >= 0):
-                return f"scores_std.{metric}.{key} = {value!r} is not a finite, non-negative spread"
-    return None
-
-
 def _read_bytes(path: Path) -> bytes:
     """A result file's bytes: a regular file (not a link, FIFO or device) under the size cap."""
     info = os.lstat(path)
@@ -185,7 +167,7 @@ def collect_results(results_dir: str | Path, *, require_signed: bool | None = No
             if unsigned:
                 refused.append(f"{path}: {unsigned}")
                 continue
-        conflict = protocol_conflict(result) or score_problem(result)
+        conflict = protocol_conflict(result)  # scores were checked by validate_result (score_problem)
         if conflict:
             refused.append(f"{path}: {conflict}")
             continue

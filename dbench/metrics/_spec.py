@@ -25,7 +25,6 @@ import ast
 import copy
 import math
 import re
-import reprlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dbench.errors import ParameterError
+from dbench.errors import ParameterError, excerpt
 from dbench.metrics._constraints import Constraint
 
 
@@ -61,16 +60,6 @@ ScoreFn = Callable[[Plan, Mapping[str, Any], Mapping[str, Any]], Scored]
 # plot(scored, folder) writes one PNG into ``folder`` and returns its path (None: nothing to plot,
 # e.g. a result read back from JSON, which holds no artifacts).
 PlotFn = Callable[[Scored, Path], Path | None]
-
-_EXCERPT = reprlib.Repr()
-_EXCERPT.maxstring, _EXCERPT.maxother, _EXCERPT.maxlist, _EXCERPT.maxdict = 40, 40, 6, 4
-
-
-def excerpt(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to a short excerpt: error messages never echo a huge input back."""
-    text = _EXCERPT.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 @dataclass(frozen=True)
 class Param:

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
 from dbench.protocols.model import Protocol
 from dbench.protocols.registry import bundled_file, list_protocols, locate
-from dbench.protocols.validation import validate_semantics
+from dbench.protocols.validation import short_key, validate_semantics
 from dbench.protocols.yaml_io import read_yaml
 
 # Keys of the including file that are never inherited: a protocol's identity is its own.
@@ -27,7 +27,7 @@ def _locate_include(target: Any, including: Path) -> Path:
     found = local if local.is_file() else bundled_file(target)
     if found is None:
         raise ConfigError(
-            f"{including}: include: {target!r} not found next to the file nor among bundled protocols "
+            f"{including}: include: {excerpt(target)} not found next to the file nor among bundled protocols "
             f"({', '.join(list_protocols()) or 'none'})"
         )
     return found
@@ -61,14 +61,14 @@ def _allowed_hint(error: Mapping[str, Any]) -> str:
         return "required key is missing"
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "").replace(" or ", ", ").replace("'", "")
-        return f"got {got!r}; allowed: {expected}"
+        return f"got {excerpt(got)}; allowed: {expected}"
     if len(loc) >= 3 and loc[0] == "metrics":
-        return f"got {got!r}; allowed: a number, a string, a boolean, null or a list of those"
+        return f"got {excerpt(got)}; allowed: a number, a string, a boolean, null or a list of those"
     if len(loc) == 2 and loc[0] == "metrics":
-        return f"got {got!r}; allowed: a mapping of parameter names to values (or nothing)"
+        return f"got {excerpt(got)}; allowed: a mapping of parameter names to values (or nothing)"
     message = error["msg"]
     message = message.removeprefix("Value error, ")
-    return f"{message} (got {got!r})"
+    return f"{message} (got {excerpt(got)})"
 
 
 # pydantic appends the union member it tried ("list[...]", "literal[...]", "int"...) to an error's
@@ -77,7 +77,7 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list"})
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    keys = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
+    keys = [short_key(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
     return ".".join(keys) or "<top level>"
 
 
@@ -86,8 +86,9 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
     errors = exc.errors()
     # For a union field pydantic reports one error per member; the deepest is the informative one.
     first = max(errors, key=lambda e: len(e["loc"]))
-    others = {e["loc"][0] for e in errors if e["loc"]} - {first["loc"][0] if first["loc"] else None}
-    more = f" (and problems with {', '.join(map(str, sorted(others, key=str)))})" if others else ""
+    others = sorted({short_key(e["loc"][0]) for e in errors if e["loc"]} - {short_key(first["loc"][0]) if first["loc"] else None})
+    listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    more = f" (and problems with {listed})" if others else ""
     return f"{source}: {_location(first['loc'])}: {_allowed_hint(first)}{more}"
 
 
@@ -99,6 +100,8 @@ def protocol_from_dict(data: Mapping[str, Any], source: str = "<protocol>") -> P
         protocol = Protocol.model_validate(dict(data))
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(source, exc)) from None
+    except RecursionError:  # a mapping built in Python can nest without the YAML reader's depth cap
+        raise ConfigError(f"{source}: nested too deeply; a protocol nests three levels") from None
     protocol._source = source
     validate_semantics(protocol)
     return protocol

@@ -11,6 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, Stri
 
 from dbench.choices import Aggregate, BackendName, Representation
 
+#: Bounds of the protocol's own numbers (each metric's parameters have their declared ranges): every
+#: legal value can run. A batch of 65,536 dSprites images is 1 GB of float32.
+MAX_BATCH_SIZE = 65_536
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 100
+MAX_DATASETS = 20
+MAX_NAME_LENGTH = 100
+
 # A metric parameter: a YAML scalar or a list of them (downstream_task's training sizes).
 ParamScalar = StrictBool | StrictInt | float | str | None
 ParamValue = ParamScalar | list[ParamScalar]
@@ -25,14 +33,14 @@ class Protocol(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    version: StrictInt = Field(ge=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: StrictInt = Field(ge=1, le=1_000_000)
     description: str = ""
-    datasets: list[str] = Field(min_length=1)
+    datasets: list[str] = Field(min_length=1, max_length=MAX_DATASETS)
     representation: Representation | list[Representation] = "mean"
-    seeds: list[Annotated[StrictInt, Field(ge=0)]] = Field(min_length=1)
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]] = Field(min_length=1, max_length=MAX_SEEDS)
     backend: BackendName = "auto"
-    batch_size: StrictInt = Field(default=64, ge=1)
+    batch_size: StrictInt = Field(default=64, ge=1, le=MAX_BATCH_SIZE)
     metrics: dict[str, dict[str, ParamValue] | None] = Field(min_length=1)
     aggregate: Aggregate | None = None
     ranking: list[str] | None = None
@@ -55,4 +63,4 @@ class Protocol(BaseModel):
         return dict(self.metrics[metric] or {})
 
 
-__all__ = ["ParamScalar", "ParamValue", "Protocol"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_SEED", "MAX_SEEDS", "ParamScalar", "ParamValue", "Protocol"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
 
 
 def bundled_protocols_dir() -> Path:
@@ -41,7 +41,7 @@ def locate(name_or_path: str | os.PathLike[str]) -> Path:
     found = path if path.is_file() else bundled_file(str(name_or_path))
     if found is None:
         raise ConfigError(
-            f"protocol {str(name_or_path)!r} not found: give a protocol file path or a bundled name "
+            f"protocol {excerpt(str(name_or_path))} not found: give a protocol file path or a bundled name "
             f"({', '.join(list_protocols()) or 'none'})"
         )
     return found

@@ -8,8 +8,14 @@ keys the metric declares (:meth:`dbench.metrics.MetricSpec.score_key`).
 from __future__ import annotations
 
 from dbench.choices import AGGREGATES
-from dbench.errors import ConfigError
+from dbench.errors import ConfigError, excerpt
 from dbench.protocols.model import Protocol
+
+
+def short_key(key: object) -> str:
+    """A key as written, cut to a short excerpt (a hostile file may use a 100 KB key)."""
+    text = str(key)
+    return text if len(text) <= 40 else excerpt(text, 40)
 
 
 def _known_datasets() -> tuple[str, ...]:
@@ -26,7 +32,7 @@ def validate_semantics(protocol: Protocol) -> None:
     names = metric_registry.METRIC_NAMES
     for metric in protocol.metrics:
         if metric not in names:
-            raise ConfigError(f"{source}: metrics.{metric}: unknown metric; allowed: {', '.join(names)}")
+            raise ConfigError(f"{source}: metrics.{short_key(metric)}: unknown metric; allowed: {', '.join(names)}")
     for metric in protocol.metrics:
         # The metric's declaration checks every parameter (known, in range, rules between them).
         try:
@@ -38,19 +44,19 @@ def validate_semantics(protocol: Protocol) -> None:
     for i, dataset in enumerate(protocol.datasets):
         if dataset not in datasets:
             raise ConfigError(
-                f"{source}: datasets.{i}: unknown dataset {dataset!r}; allowed: {', '.join(datasets)}"
+                f"{source}: datasets.{i}: unknown dataset {excerpt(dataset)}; allowed: {', '.join(datasets)}"
             )
     for field, values in (("datasets", protocol.datasets), ("seeds", protocol.seeds),
                           ("representation", protocol.representations)):
         if len(set(values)) != len(values):
-            raise ConfigError(f"{source}: {field}: duplicate entries {values!r}; list each once")
+            raise ConfigError(f"{source}: {field}: duplicate entries {excerpt(values)}; list each once")
     if len(protocol.seeds) > 1 and protocol.aggregate is None:
         raise ConfigError(f"{source}: aggregate: required with several seeds; allowed: {', '.join(AGGREGATES)}")
     for i, entry in enumerate(protocol.ranking or []):
         metric, dot, key = entry.partition(".")
         if not dot or not key or metric not in protocol.metrics:
             raise ConfigError(
-                f"{source}: ranking.{i}: {entry!r} must be 'metric.score_key' with metric one of the "
+                f"{source}: ranking.{i}: {excerpt(entry)} must be 'metric.score_key' with metric one of the "
                 f"protocol's metrics ({', '.join(protocol.metrics)})"
             )
         try:
