@@ -40,3 +40,27 @@ def from_numpy(xp: Any, x: np.ndarray, *, device: Any = None) -> Any:
     if device is not None:
         return xp.asarray(x, device=device)
     return xp.asarray(x)
+
+
+def device_name(x: Any) -> str:
+    """Where array ``x`` lives, in words: ``"cpu"`` for host memory, ``"cuda:0"`` for a CUDA GPU.
+
+    NumPy and array_api_strict arrays are ``"cpu"``; torch tensors name their device (``"cpu"``,
+    ``"cuda:0"``); CuPy arrays ``"cuda:<id>"``; other namespaces their ``device`` as a string.
+    """
+    if isinstance(x, np.ndarray):
+        return "cpu"
+    module = type(x).__module__.split(".")[0]
+    device = getattr(x, "device", None)
+    if module == "cupy":
+        return f"cuda:{getattr(device, 'id', 0)}"
+    if module == "torch":
+        return str(device)
+    if module == "array_api_strict" or device is None:
+        return "cpu"
+    return str(device)
+
+
+def is_host_numpy(x: Any) -> bool:
+    """Whether ``x`` is a plain NumPy array (the namespace the compiled and scipy estimators take as is)."""
+    return isinstance(x, np.ndarray)

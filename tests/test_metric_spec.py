@@ -363,7 +363,8 @@ def test_python_calls_are_validated_by_the_spec():
     codes = factors + 0.1 * rng.normal(size=(100, 2))
     with pytest.raises(ParameterError, match=r"^metrics\.mig\.n_bins: got 0; allowed: an integer in \[1, 1000\]$"):
         dbench.metrics.mig(codes, factors, n_bins=0)
-    with pytest.raises(ValueError, match=r"^metrics\.dci\.estimator: got 'xgboost'; allowed: one of 'fast', 'sklearn'$"):
+    allowed = "one of 'fast', 'numba', 'array', 'sklearn'"
+    with pytest.raises(ValueError, match=rf"^metrics\.dci\.estimator: got 'xgboost'; allowed: {allowed}$"):
         dbench.metrics.dci(codes, factors, codes, factors, estimator="xgboost")
     with pytest.raises(ValueError, match=r"metrics\.irs\.diff_quantile: got 0\.0"):
         dbench.metrics.irs(codes, factors, diff_quantile=0.0)

@@ -27,7 +27,14 @@ from dbench.codes import CodeTable, table_representation
 from dbench.errors import ConfigError, DbenchError, EncoderError, signal_name
 from dbench.evaluation.options import EvaluationOptions
 from dbench.evaluation.provenance import environment_info, provenance_info
-from dbench.evaluation.result import EncoderRecord, EvaluationResult, ProtocolRecord, Provenance, SeedRun
+from dbench.evaluation.result import (
+    EncoderRecord,
+    EstimatorRecord,
+    EvaluationResult,
+    ProtocolRecord,
+    Provenance,
+    SeedRun,
+)
 from dbench.evaluation.run_checks import (
     DeterminismWarning,
     LargeRunWarning,
@@ -404,6 +411,8 @@ class _Run:
     scores: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: per metric that fits a model, which estimator ran on which device (from its first scored seed)
+    estimators: dict[str, dict[str, str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     encode_error: str | None = None
     current: str = "encoding"  # what runs now, for the message of an interrupt
@@ -462,6 +471,8 @@ def _score_all(run: _Run, plans: Mapping[tuple[int, str], Any], specs: Mapping[s
                     scores[name] = {k: float(v) for k, v in scored.scores.items()}
                     if scored.artifacts and seed == cfg.seeds[0]:  # arrays for plots, from the first seed
                         run.artifacts[name] = scored.artifacts
+                    if scored.estimator and name not in run.estimators:  # which estimator ran where
+                        run.estimators[name] = dict(scored.estimator)
                 except (ValueError, DbenchError) as exc:
                     run.errors[name] = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
                 except Exception as exc:  # noqa: BLE001 - one metric failing (MemoryError, a bug) never loses the others
@@ -513,6 +524,7 @@ def _result(run: _Run, *, loaded: Any, cfg: EvaluationConfig, backend: Any, para
         scores_std=std_scores if len(cfg.seeds) > 1 else None,
         per_seed=[SeedRun.model_validate(seed_run) for seed_run in per_seed] if len(cfg.seeds) > 1 else None,
         seconds={k: round(v, 4) for k, v in run.seconds.items()},
+        estimators={name: EstimatorRecord(**record) for name, record in run.estimators.items()} or None,
         n_encoded=int(table.n_encoded),
         errors=errors,
         status=status,

@@ -48,7 +48,7 @@ SchemaVersion = Literal[1, 2]
 SCHEMA_VERSIONS: tuple[SchemaVersion, ...] = get_args(SchemaVersion)
 SCHEMA_VERSION: SchemaVersion = SCHEMA_VERSIONS[-1]
 # Keys schema version 2 added; a version 1 file has none of them and is written back without them.
-_ADDED_IN_2 = ("provenance", "spread", "notes")
+_ADDED_IN_2 = ("provenance", "spread", "notes", "estimators")
 
 #: A submission's link to its code: http(s) only, or empty for none.
 CODE_URL_PATTERN = r"^(https?://\S+)?$"
@@ -110,6 +110,13 @@ class Provenance(_Strict):
     training: dict[str, Any] | None = None
 
 
+class EstimatorRecord(_Strict):
+    """Which estimator a metric fitted and on which device (``"cpu"``, ``"cuda:0"``)."""
+
+    estimator: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64)
+
+
 class SeedRun(_Strict):
     """Scores of one metric seed."""
 
@@ -123,6 +130,9 @@ class EvaluationResult(_Strict):
     ``scores`` maps metric -> key -> value; with several seeds it holds the mean over seeds,
     ``scores_std`` the standard deviation and ``per_seed`` the individual runs. ``errors`` maps a
     metric that could not be scored to its one-line reason (the other metrics are still reported).
+    ``estimators`` (optional, written only when a metric reported one) maps a metric that fits a
+    model to the estimator that ran and its device, e.g. ``{"dci": {"estimator": "array_trees",
+    "device": "cuda:0"}}``.
     :attr:`artifacts` holds arrays for plots (e.g. DCI's importance matrix) in memory only; they are
     never written to the JSON. The model is frozen: change a copy (``model_copy(update=...)``).
     """
@@ -142,6 +152,7 @@ class EvaluationResult(_Strict):
     scores_std: Scores | None = None
     per_seed: list[SeedRun] | None = None
     seconds: dict[str, float] = Field(default_factory=dict)
+    estimators: dict[str, EstimatorRecord] | None = None
     n_encoded: StrictInt = Field(ge=0)
     errors: dict[str, str] = Field(default_factory=dict)
     status: Status
@@ -172,6 +183,8 @@ class EvaluationResult(_Strict):
         if self.schema_version == 1:  # a version 1 file read back is written back as it was
             for key in _ADDED_IN_2:
                 data.pop(key, None)
+        if data.get("estimators") is None:
+            data.pop("estimators", None)  # written only when a metric reported its estimator
         return data
 
     @model_validator(mode="after")
@@ -191,6 +204,8 @@ class EvaluationResult(_Strict):
                 raise ValueError(f"scores_std.{metric} has keys missing from scores: {', '.join(sorted(unknown))}")
         if self.schema_version == 1 and (self.provenance is not None or self.spread or self.notes):
             raise ValueError("provenance, spread and notes need schema_version 2")
+        if self.schema_version == 1 and self.estimators:
+            raise ValueError("estimators need schema_version 2")
         return self
 
     # -- in-memory extras --------------------------------------------------------------------------
@@ -322,6 +337,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SCHEMA_VERSIONS",
     "EncoderRecord",
+    "EstimatorRecord",
     "EvaluationResult",
     "ProtocolRecord",
     "Provenance",

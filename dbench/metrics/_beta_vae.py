@@ -11,6 +11,11 @@ exactly when ``k`` is the fixed factor, which makes ``k`` linearly readable.
 Faithful to ``disentanglement_lib/evaluation/metrics/beta_vae.py`` (``compute_beta_vae_sklearn``) with
 the defaults of its ``unsupervised_study_v1`` config: ``batch_size=64``, ``num_train=10000``,
 ``num_eval=5000``; classifier ``sklearn.linear_model.LogisticRegression`` with scikit-learn's defaults.
+
+Where the classifier runs: on NumPy codes, scikit-learn's own lbfgs iterates on the host
+(:mod:`dbench.estimators.exact_logistic`); on codes of another namespace (torch, CuPy,
+array_api_strict) the same objective solved to its optimum on their device
+(:mod:`dbench.estimators.device_logistic`). The result records which one ran (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from dbench._array import to_numpy
+from dbench._array import device_name, is_host_numpy
 from dbench.datasets.base import GroundTruthDataset, factors_to_indices, sample_factors
 from dbench.metrics._constraints import Interval
 from dbench.metrics._plans import check_dataset_factors, plan_codes
@@ -86,36 +91,55 @@ def pair_features(codes_a: Any, codes_b: Any) -> Any:
 def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     """Train/eval accuracy of a logistic regression predicting the fixed factor from pair features."""
     _, arrays = plan_codes(plan, codes, ("train_a", "train_b", "eval_a", "eval_b"))
-    # scikit-learn only runs on the host: the (n_points, D) features cross to NumPy once, here.
     # float64 as in dlib, which stores the features in a float64 array before fitting.
-    train_x = to_numpy(pair_features(arrays["train_a"], arrays["train_b"])).astype(np.float64)
-    eval_x = to_numpy(pair_features(arrays["eval_a"], arrays["eval_b"])).astype(np.float64)
+    train_x = pair_features(arrays["train_a"], arrays["train_b"])
+    eval_x = pair_features(arrays["eval_a"], arrays["eval_b"])
+    xp = array_namespace(train_x)
+    train_x, eval_x = xp.astype(train_x, xp.float64), xp.astype(eval_x, xp.float64)
     train_y = np.asarray(plan.extra["train_labels"])
     eval_y = np.asarray(plan.extra["eval_labels"])
+    estimator = "exact_logistic" if is_host_numpy(train_x) else "batched_logistic"
+    ran: dict[str, str] | None = {"estimator": estimator, "device": device_name(train_x)}
 
     if np.unique(train_y).size < 2:
         # LogisticRegression needs two classes; with one, the only sensible classifier predicts it.
         warn_degenerate("beta_vae: every training point fixed the same factor; the classifier predicts it always")
         train_pred = np.full_like(train_y, train_y[0])
         eval_pred = np.full_like(eval_y, train_y[0])
+        ran = None
     else:
-        if np.ptp(train_x, axis=0).max() == 0:
+        if float(xp.max(xp.max(train_x, axis=0) - xp.min(train_x, axis=0))) == 0.0:
             warn_degenerate("beta_vae: the pair features do not vary (constant codes?); the classifier can only "
                             "predict one factor, so the accuracy is about 1 / n_factors")
-        # scikit-learn's LogisticRegression() iterates, reproduced with a cheaper loss (same scipy
-        # L-BFGS-B call, objective, options and start; see dbench/estimators/exact_logistic/).
+        train_pred, eval_pred = _fit_predict(train_x, train_y, eval_x)
+    return Scored(
+        {
+            "train_accuracy": float(np.mean(train_pred == train_y)),
+            "eval_accuracy": float(np.mean(eval_pred == eval_y)),
+        },
+        estimator=ran,
+    )
+
+
+def _fit_predict(train_x: Any, train_y: np.ndarray, eval_x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """dlib's ``LogisticRegression()`` fitted on the pair features; host predictions on both sets.
+
+    NumPy features: scikit-learn's iterates on the host (the same scipy L-BFGS-B call, objective,
+    options and start, on a cheaper loss; dbench/estimators/exact_logistic/). Features on a device
+    (torch, CuPy, array_api_strict): the same objective solved to its optimum there
+    (dbench/estimators/device_logistic.py; agreement in docs/gpu.md).
+    """
+    if is_host_numpy(train_x):
         from dbench.estimators.exact_logistic import exact_logistic_regression
         from dbench.estimators.threads import single_blas_thread
 
         with single_blas_thread():
             model = exact_logistic_regression(train_x, train_y)
-            train_pred, eval_pred = model.predict(train_x), model.predict(eval_x)
-    return Scored(
-        {
-            "train_accuracy": float(np.mean(train_pred == train_y)),
-            "eval_accuracy": float(np.mean(eval_pred == eval_y)),
-        }
-    )
+            return model.predict(train_x), model.predict(eval_x)
+    from dbench.estimators.device_logistic import fit_logistic_on_backend
+
+    on_device = fit_logistic_on_backend(train_x, train_y)
+    return on_device.predict(train_x)[:, 0], on_device.predict(eval_x)[:, 0]
 
 
 SPEC = MetricSpec(

@@ -13,6 +13,11 @@ predict the factor; its ``feature_importances_`` form one column of the importan
 Like disentanglement_lib, 1e-11 is added to every entry before the entropies (so an all-zero row
 reads as uniform) and an all-zero matrix gets uniform weights. Quirks and deviations: docs/dci.md.
 
+Where the trees run (``estimator="fast"``): NumPy codes are fitted by the compiled trees on the host
+(:mod:`dbench.estimators.boosted_trees`), codes of any other namespace (torch, CuPy, array_api_strict)
+by the array-API trees (:mod:`dbench.estimators.array_trees`) on their own device; both are the same
+algorithm (docs/gpu.md gives their measured agreement). ``"numba"`` and ``"array"`` name one of them.
+
 Reference: C. Eastwood and C. K. I. Williams, "A framework for the quantitative evaluation of
 disentangled representations", ICLR 2018.
 """
@@ -21,26 +26,33 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
-from dbench._array import to_numpy
+from dbench._array import device_name, is_host_numpy, to_numpy
 from dbench.datasets.base import factors_to_indices, sample_factors
 from dbench.metrics._constraints import Interval, Options
+from dbench.metrics._plans import plan_codes
 from dbench.metrics._spec import MetricSpec, Param, Params, Plan, Scored, ScoreKey
 from dbench.metrics._validation import check_train_test, warn_degenerate
 from dbench.plots.dci import plot_dci
 
 _ENTROPY_OFFSET = 1e-11  # disentanglement_lib adds this to the importance matrix before entropies
-ESTIMATORS = ("fast", "sklearn")
+ESTIMATORS = ("fast", "numba", "array", "sklearn")
 # disentanglement_lib study defaults: dci.num_train = 10000, dci.num_test = 5000.
 PARAMS = Params(
     n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples the boosted trees are fitted on", sample_size=True),
     n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for informativeness_test", sample_size=True),
-    estimator=Param("fast", Options(ESTIMATORS), "'fast': dbench's exact compiled trees; 'sklearn': scikit-learn"),
+    estimator=Param(
+        "fast",
+        Options(ESTIMATORS),
+        "'fast': dbench's exact trees where the codes live (compiled on NumPy, array-API on a device); "
+        "'numba' / 'array': one of those; 'sklearn': scikit-learn",
+    ),
     random_state=Param(0, Interval(int, 0, 2**32 - 1), "seed of scikit-learn's tie-breaking feature order"),
 )
 
@@ -83,24 +95,66 @@ def completeness_score(importance: Any) -> float:
     return _row_specificity(array_namespace(importance).matrix_transpose(importance))
 
 
-def _fit_factor(
-    codes_train: np.ndarray, y_train: np.ndarray, estimator: str, random_state: int
-) -> tuple[np.ndarray, np.ndarray, Any]:
-    """Importances, training-set predictions and a predict function of one boosted classifier."""
-    if estimator == "fast":
-        from dbench.estimators.boosted_trees import fit_boosted_trees, numba_available
+class _Fitted(NamedTuple):
+    """One factor's classifier: its importances (host), training-set predictions and a predict function."""
 
-        if numba_available():
-            model = fit_boosted_trees(codes_train, y_train)
+    importances: np.ndarray
+    predicted_train: np.ndarray
+    predict: Callable[[Any], np.ndarray]
+
+
+def resolve_estimator(estimator: str, codes: Any) -> str:
+    """The trees that run: ``"boosted_trees"`` (compiled, host), ``"array_trees"`` (the codes' backend)
+    or ``"sklearn"``. ``"fast"`` picks by where the codes live; without numba, compiled trees become
+    the array-API trees on NumPy (the same algorithm; slower)."""
+    if estimator == "sklearn":
+        return "sklearn"
+    if estimator == "array" or (estimator == "fast" and not is_host_numpy(codes)):
+        return "array_trees"
+    from dbench.estimators.boosted_trees import numba_available
+
+    if numba_available():
+        return "boosted_trees"
+    warnings.warn("numba is not installed; DCI runs the array-API trees on NumPy (slower)", RuntimeWarning, stacklevel=4)
+    return "array_trees"
+
+
+def _host_labels(predict: Callable[[Any], Any]) -> Callable[[Any], np.ndarray]:
+    """``predict`` with its labels moved to the host (a backend's labels are compared with host factors)."""
+
+    def predict_on_host(x: Any) -> np.ndarray:
+        return to_numpy(predict(x))
+
+    return predict_on_host
+
+
+def _fit_factors(x_train: Any, labels: np.ndarray, estimator: str, random_state: int) -> list[_Fitted]:
+    """One boosted classifier per column of ``labels`` with the resolved ``estimator`` on codes ``x_train``
+    (host float64 NumPy unless the estimator is the array-API trees)."""
+    if estimator == "array_trees":
+        from dbench.estimators.array_trees import fit_array_trees_multi
+
+        # Every factor's trees grow together: one pass over the codes serves all of them.
+        return [
+            _Fitted(trees.feature_importances, to_numpy(trees.predict_train()), _host_labels(trees.predict))
+            for trees in fit_array_trees_multi(x_train, labels)
+        ]
+    fitted = []
+    for y_train in labels.T:
+        if estimator == "boosted_trees":
+            from dbench.estimators.boosted_trees import fit_boosted_trees
+
+            model = fit_boosted_trees(x_train, y_train)
             # The raw scores accumulated while fitting are exactly predict(codes_train)'s (same
             # leaves, same order of sums), so the training set is not pushed through the trees again.
-            return model.feature_importances, model.predict_train(), model.predict
-        warnings.warn("numba is not installed; DCI falls back to scikit-learn (slow)", RuntimeWarning, stacklevel=4)
-    from sklearn.ensemble import GradientBoostingClassifier
+            fitted.append(_Fitted(model.feature_importances, model.predict_train(), model.predict))
+            continue
+        from sklearn.ensemble import GradientBoostingClassifier
 
-    # dlib uses random_state=None; a fixed seed makes the (tie-breaking) feature order reproducible.
-    model = GradientBoostingClassifier(random_state=random_state).fit(codes_train, y_train)
-    return np.abs(model.feature_importances_), model.predict(codes_train), model.predict
+        # dlib uses random_state=None; a fixed seed makes the (tie-breaking) feature order reproducible.
+        classifier = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
+        fitted.append(_Fitted(np.abs(classifier.feature_importances_), classifier.predict(x_train), classifier.predict))
+    return fitted
 
 
 def dci_importance(
@@ -116,51 +170,58 @@ def dci_importance(
 
     See :func:`dci` for the parameters.
     """
-    check_train_test(codes_train, factors_train, codes_test, factors_test)
+    importance, scores, _ = _dci(codes_train, factors_train, codes_test, factors_test, estimator, random_state)
+    return importance, scores
+
+
+def _dci(
+    codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, estimator: str, random_state: int
+) -> tuple[np.ndarray, dict[str, float], dict[str, str]]:
+    """:func:`dci_importance`, and which estimator ran on which device."""
+    xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
     SPEC.validate({"estimator": estimator, "random_state": random_state})
-    # Gradient boosting runs on the CPU: convert once at the boundary.
-    x_train = to_numpy(codes_train).astype(np.float64)
-    x_test = to_numpy(codes_test).astype(np.float64)
+    ran = resolve_estimator(estimator, codes_train)
+    # Labels are host bookkeeping; the codes stay where they are for the array-API trees (the other
+    # estimators move them to the host once, below).
     y_train_all = to_numpy(factors_train).astype(np.int64)
     y_test_all = to_numpy(factors_test).astype(np.int64)
-    n_latents, n_factors = x_train.shape[1], y_train_all.shape[1]
+    n_latents, n_factors = codes_train.shape[1], y_train_all.shape[1]
     importance = np.zeros((n_latents, n_factors), dtype=np.float64)
     train_accuracy = np.zeros(n_factors)
     test_accuracy = np.zeros(n_factors)
-    if np.all(x_train == x_train[:1]):
+    if bool(xp.all(codes_train == codes_train[:1, :])):
         warn_degenerate("codes_train is constant: no latent carries information (DCI importances are all 0)")
+    if ran == "array_trees":
+        x_train, x_test = codes_train, codes_test
+    else:  # the compiled trees and scikit-learn run on the host: convert once at the boundary
+        x_train, x_test = (to_numpy(codes).astype(np.float64) for codes in (codes_train, codes_test))
+    # One classifier per factor. The compiled trees fit factors one after the other: they already
+    # spread the trees of each boosting stage over all cores (factors with many classes would leave
+    # threads per factor unbalanced); the array-API trees grow every factor's trees together; and
+    # scikit-learn's fit is single-threaded as in dlib.
     fitted = []
     for j in range(n_factors):
-        y_train, y_test = y_train_all[:, j], y_test_all[:, j]
-        classes = np.unique(y_train)
+        classes = np.unique(y_train_all[:, j])
         if classes.size < 2:
             # scikit-learn refuses one class; the only possible classifier predicts it and uses no latent.
             warn_degenerate(f"factor {j} takes a single value in factors_train; its importances are 0")
             train_accuracy[j] = 1.0
-            test_accuracy[j] = float(np.mean(y_test == classes[0]))
+            test_accuracy[j] = float(np.mean(y_test_all[:, j] == classes[0]))
         else:
             fitted.append(j)
-
-    def fit_one(j: int) -> tuple[np.ndarray, float, float]:
-        y_train, y_test = y_train_all[:, j], y_test_all[:, j]
-        column, predicted_train, predict = _fit_factor(x_train, y_train, estimator, random_state)
-        return column, float(np.mean(predicted_train == y_train)), float(np.mean(predict(x_test) == y_test))
-
-    # One classifier per factor, one after the other: the fast estimator already spreads the trees of
-    # each boosting stage over all cores (factors with many classes would leave threads per factor
-    # unbalanced), and scikit-learn's fit is single-threaded as in dlib.
-    results = [fit_one(j) for j in fitted]
-    for j, (column, train_acc, test_acc) in zip(fitted, results, strict=True):
-        importance[:, j] = column
-        train_accuracy[j] = train_acc
-        test_accuracy[j] = test_acc
+    models = _fit_factors(x_train, y_train_all[:, fitted], ran, random_state) if fitted else []
+    for j, model in zip(fitted, models, strict=True):
+        importance[:, j] = model.importances
+        train_accuracy[j] = float(np.mean(model.predicted_train == y_train_all[:, j]))
+        test_accuracy[j] = float(np.mean(model.predict(x_test) == y_test_all[:, j]))
     scores = {
         "disentanglement": disentanglement_score(importance),
         "completeness": completeness_score(importance),
         "informativeness_train": float(np.mean(train_accuracy)),
         "informativeness_test": float(np.mean(test_accuracy)),
     }
-    return importance, scores
+    where = device_name(codes_train) if ran == "array_trees" else "cpu"
+    return importance, scores, {"estimator": ran, "device": where}
 
 
 def dci(
@@ -177,13 +238,15 @@ def dci(
     Parameters
     ----------
     codes_train, codes_test : array (n_samples, n_latents)
-        Representations, any array-API namespace (moved to host NumPy: the trees run on the CPU).
+        Representations, any array-API namespace: NumPy codes are fitted on the host, others where
+        they live (``estimator="fast"``).
     factors_train, factors_test : array (n_samples, n_factors)
         Integer factor indices paired row by row with the codes.
-    estimator : {"fast", "sklearn"}
-        ``"fast"``: dbench's compiled re-implementation of ``GradientBoostingClassifier()`` (same
-        algorithm and trees, several times faster; see docs/dci.md). ``"sklearn"``: scikit-learn itself, as
-        disentanglement_lib runs it.
+    estimator : {"fast", "numba", "array", "sklearn"}
+        ``"fast"``: dbench's exact re-implementation of ``GradientBoostingClassifier()`` (same
+        algorithm and trees, several times faster; see docs/dci.md) where the codes live: compiled
+        (``"numba"``) for NumPy codes, array-API (``"array"``) for torch, CuPy or array_api_strict codes
+        (docs/gpu.md). ``"sklearn"``: scikit-learn itself, as disentanglement_lib runs it.
     random_state : int
         Seed of scikit-learn's feature order (it only breaks ties between equally good splits).
 
@@ -225,16 +288,19 @@ def _plan(dataset: Any, rng: np.random.Generator, params: Mapping[str, Any]) -> 
 
 
 def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
-    # Plan labels are host NumPy; the codes go to the host anyway (the trees run on the CPU).
-    importance, scores = dci_importance(
-        to_numpy(codes["train"]),
-        plan.extra["factors_train"],
-        to_numpy(codes["test"]),
-        plan.extra["factors_test"],
-        estimator=params["estimator"],
-        random_state=params["random_state"],
+    # The codes stay on the backend (see resolve_estimator); the plan's factors join them there.
+    xp, arrays = plan_codes(plan, codes, ("train", "test"))
+    device = device_of(arrays["train"])
+    importance, scores, ran = _dci(
+        arrays["train"],
+        xp.asarray(np.asarray(plan.extra["factors_train"]), device=device),
+        arrays["test"],
+        xp.asarray(np.asarray(plan.extra["factors_test"]), device=device),
+        params["estimator"],
+        params["random_state"],
     )
-    return Scored(scores, artifacts={"importance": importance, "factor_names": plan.extra.get("factor_names")})
+    artifacts = {"importance": importance, "factor_names": plan.extra.get("factor_names")}
+    return Scored(scores, artifacts=artifacts, estimator=ran)
 
 
 SPEC = MetricSpec(

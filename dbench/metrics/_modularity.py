@@ -18,6 +18,11 @@ Speed: scikit-learn's fit is reproduced step for step by :func:`exact_logistic_r
 L-BFGS-B, the optimiser scikit-learn calls, on the same objective evaluated with vectorised NumPy), so
 the 100-iteration iterate dlib reports is the same; ``solver="sklearn"`` runs scikit-learn itself.
 
+Where the fits run (``solver="lbfgs"``): NumPy codes get that exact host fit; codes of another
+namespace (torch, CuPy, array_api_strict) get every factor's regression solved together to the
+optimum on their own device (:mod:`dbench.estimators.device_logistic`; agreement in docs/gpu.md).
+``"exact"`` and ``"batched"`` name one of the two whatever the codes.
+
 References
 ----------
 Ridgeway, Mozer. Learning Deep Disentangled Embeddings With the F-Statistic Loss. NeurIPS 2018.
@@ -32,7 +37,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from dbench._array import to_numpy
+from dbench._array import device_name, is_host_numpy, to_numpy
 from dbench.datasets.base import GroundTruthDataset
 from dbench.estimators.exact_logistic import exact_logistic_regression
 from dbench.estimators.threads import single_blas_thread
@@ -46,13 +51,18 @@ from dbench.metrics._validation import (
     warn_if_constant_codes,
 )
 
-SOLVERS = ("lbfgs", "sklearn")
+SOLVERS = ("lbfgs", "exact", "batched", "sklearn")
 # disentanglement_lib study defaults: num_train = 10000, num_test = 5000, 20 histogram bins.
 PARAMS = Params(
     n_train=Param(10_000, Interval(int, 2, 1_000_000), "training samples (mutual information, logistic fits)", sample_size=True),
     n_test=Param(5_000, Interval(int, 2, 1_000_000), "test samples for explicitness_test", sample_size=True),
     n_bins=Param(20, Interval(int, 1, 1000), "equal-width histogram bins per latent for the mutual information"),
-    solver=Param("lbfgs", Options(SOLVERS), "'lbfgs': scikit-learn's iterates, vectorised; 'sklearn': the estimator"),
+    solver=Param(
+        "lbfgs",
+        Options(SOLVERS),
+        "'lbfgs': scikit-learn's iterates on NumPy codes, the optimum on a device; "
+        "'exact' / 'batched': one of those; 'sklearn': the estimator",
+    ),
 )
 # dlib calls LogisticRegression() with no arguments: scikit-learn's defaults.
 LOGISTIC_C = 1.0
@@ -134,7 +144,14 @@ def _sklearn_fit(x_train: np.ndarray, y_train: np.ndarray) -> Any:
     return LogisticRegression(C=LOGISTIC_C, max_iter=LOGISTIC_MAX_ITER, tol=LOGISTIC_TOL).fit(x_train, y_train)
 
 
-_FITS: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {"lbfgs": exact_logistic_regression, "sklearn": _sklearn_fit}
+_FITS: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {"exact": exact_logistic_regression, "sklearn": _sklearn_fit}
+
+
+def resolve_solver(solver: str, codes: Any) -> str:
+    """The fit that runs: ``"exact"`` (host), ``"batched"`` (the codes' backend) or ``"sklearn"``."""
+    if solver == "lbfgs":
+        return "exact" if is_host_numpy(codes) else "batched"
+    return solver
 
 
 def explicitness(
@@ -147,31 +164,87 @@ def explicitness(
 ) -> tuple[float, float]:
     """Mean over factors of the macro one-vs-rest ROC AUC of a logistic regression: ``(train, test)``.
 
-    ``solver="lbfgs"`` (default) fits with :func:`exact_logistic_regression`, ``"sklearn"`` with
-    scikit-learn's estimator; both give dlib's ``LogisticRegression()`` to rounding error.
+    ``solver="lbfgs"`` (default) fits NumPy codes with :func:`exact_logistic_regression` and codes on
+    another backend with the batched solver there; ``"exact"``, ``"batched"`` and ``"sklearn"`` (scikit-learn's
+    estimator) name one fit. The exact fits give dlib's ``LogisticRegression()`` to rounding error.
     """
+    train, test, _ = _explicitness(codes_train, factors_train, codes_test, factors_test, solver)
+    return train, test
+
+
+def _explicitness(
+    codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, solver: str
+) -> tuple[float, float, dict[str, str]]:
+    """:func:`explicitness`, and which estimator ran on which device."""
     SPEC.validate({"solver": solver})
+    ran = resolve_solver(solver, codes_train)
+    y_train_all, y_test_all = to_numpy(factors_train), to_numpy(factors_test)
+    fitted = []
+    train_scores, test_scores = np.ones(y_train_all.shape[1]), np.ones(y_train_all.shape[1])
+    for k in range(y_train_all.shape[1]):
+        if np.unique(y_train_all[:, k]).size < 2:
+            warn_degenerate("explicitness: a factor takes a single value; it is perfectly explicit (AUC 1)")
+        else:
+            fitted.append(k)
+    if fitted and ran == "batched":
+        aucs = _batched_aucs(codes_train, codes_test, y_train_all[:, fitted], y_test_all[:, fitted])
+    elif fitted:
+        aucs = _host_aucs(codes_train, codes_test, y_train_all[:, fitted], y_test_all[:, fitted], ran)
+    for k, (train_auc, test_auc) in zip(fitted, aucs if fitted else [], strict=True):
+        train_scores[k], test_scores[k] = train_auc, test_auc
+    where = device_name(codes_train) if ran == "batched" else "cpu"
+    estimator = {"exact": "exact_logistic", "batched": "batched_logistic", "sklearn": "sklearn"}[ran]
+    return float(np.mean(train_scores)), float(np.mean(test_scores)), {"estimator": estimator, "device": where}
+
+
+def _host_aucs(
+    codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray, solver: str
+) -> list[tuple[float, float]]:
+    """Per factor, the train and test macro AUC of a host fit (scikit-learn's iterates or scikit-learn)."""
     # The optimiser (scipy's L-BFGS-B, or scikit-learn) runs on the host: convert once here.
     x_train, x_test = _standardise(to_numpy(codes_train).astype(np.float64), to_numpy(codes_test).astype(np.float64))
-    y_train_all, y_test_all = to_numpy(factors_train), to_numpy(factors_test)
-    train_scores, test_scores = [], []
+    aucs = []
     # The products here are (n x D) by (D x K) with D, K small: one BLAS thread is fastest, and on a busy
     # machine OpenBLAS's thread team makes them up to ~100x slower. (Threads across factors did not pay
     # on a loaded 2-core machine: the many small NumPy calls keep handing the GIL back and forth.)
     with single_blas_thread():
-        for k in range(y_train_all.shape[1]):
-            y_train, y_test = y_train_all[:, k], y_test_all[:, k]
-            classes = np.unique(y_train)
-            if classes.size < 2:
-                warn_degenerate("explicitness: a factor takes a single value; it is perfectly explicit (AUC 1)")
-                train_scores.append(1.0)
-                test_scores.append(1.0)
-                continue
-            model = _FITS[solver](x_train, y_train)
+        for k in range(y_train.shape[1]):
+            classes = np.unique(y_train[:, k])
+            model = _FITS[solver](x_train, y_train[:, k])
             # Binary: dlib's one-hot has two columns, scored on predict_proba's two columns.
-            train_scores.append(macro_roc_auc(y_train, classes, model.predict_proba(x_train)))
-            test_scores.append(macro_roc_auc(y_test, classes, model.predict_proba(x_test)))
-    return float(np.mean(train_scores)), float(np.mean(test_scores))
+            aucs.append((
+                macro_roc_auc(y_train[:, k], classes, model.predict_proba(x_train)),
+                macro_roc_auc(y_test[:, k], classes, model.predict_proba(x_test)),
+            ))
+    return aucs
+
+
+def _batched_aucs(
+    codes_train: Any, codes_test: Any, y_train: np.ndarray, y_test: np.ndarray
+) -> list[tuple[float, float]]:
+    """Per factor, the train and test macro AUC of regressions fitted together on the codes' backend.
+
+    Standardisation and the fits run on the device; only the predicted probabilities ``(n, K)`` per
+    factor come to the host for the rank statistics.
+    """
+    from dbench.estimators.device_logistic import fit_logistic_on_backend
+
+    xp = array_namespace(codes_train)
+    x_train, x_test = xp.astype(codes_train, xp.float64), xp.astype(codes_test, xp.float64)
+    mean, std = xp.mean(x_train, axis=0), xp.std(x_train, axis=0)
+    if bool(xp.any(std == 0)):
+        warn_degenerate("explicitness: constant latent(s) carry no information; they are centred, not scaled")
+        std = xp.where(std == 0, 1.0, std)
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    model = fit_logistic_on_backend(x_train, y_train)
+    train_proba, test_proba = to_numpy(model.predict_proba(x_train)), to_numpy(model.predict_proba(x_test))
+    aucs = []
+    for k, classes in enumerate(model.classes):
+        aucs.append((
+            macro_roc_auc(y_train[:, k], classes, train_proba[k, :, : classes.size]),
+            macro_roc_auc(y_test[:, k], classes, test_proba[k, :, : classes.size]),
+        ))
+    return aucs
 
 
 def modularity_explicitness(
@@ -191,10 +264,12 @@ def modularity_explicitness(
     factors_train, factors_test : integer arrays (n, n_factors)
     n_bins : int
         Histogram bins per latent for the mutual information (dlib: 20).
-    solver : {"lbfgs", "sklearn"}
-        How dlib's ``LogisticRegression()`` is fitted: ``"lbfgs"`` runs scikit-learn's optimiser on a
-        vectorised objective (:func:`exact_logistic_regression`, same result, much faster);
-        ``"sklearn"`` runs scikit-learn's estimator itself.
+    solver : {"lbfgs", "exact", "batched", "sklearn"}
+        How dlib's ``LogisticRegression()`` is fitted. ``"exact"`` runs scikit-learn's optimiser on a
+        vectorised objective on the host (:func:`exact_logistic_regression`, same result, much faster);
+        ``"batched"`` solves every factor's objective to its optimum on the codes' backend;
+        ``"lbfgs"`` (default) is ``"exact"`` for NumPy codes and ``"batched"`` for codes on another
+        backend; ``"sklearn"`` runs scikit-learn's estimator itself.
 
     Returns
     -------
@@ -215,18 +290,24 @@ def modularity_explicitness(
     >>> {key: round(value, 2) for key, value in scores.items()}
     {'modularity': 1.0, 'explicitness_train': 1.0, 'explicitness_test': 1.0}
     """
+    return _modularity_explicitness(codes_train, factors_train, codes_test, factors_test, n_bins, solver)[0]
+
+
+def _modularity_explicitness(
+    codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any, n_bins: int, solver: str
+) -> tuple[dict[str, float], dict[str, str]]:
+    """:func:`modularity_explicitness`, and which estimator ran on which device."""
     xp = check_train_test(codes_train, factors_train, codes_test, factors_test)
     SPEC.validate({"n_bins": n_bins, "solver": solver})
     warn_if_constant_codes(xp, codes_train, "modularity_explicitness")
     mi, _ = mutual_information_codes_factors(codes_train, factors_train, n_bins)
-    explicit_train, explicit_test = explicitness(
-        codes_train, factors_train, codes_test, factors_test, solver=solver
-    )
-    return {
+    explicit_train, explicit_test, ran = _explicitness(codes_train, factors_train, codes_test, factors_test, solver)
+    scores = {
         "modularity": modularity_from_mutual_information(mi),
         "explicitness_train": explicit_train,
         "explicitness_test": explicit_test,
     }
+    return scores, ran
 
 
 def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping[str, Any]) -> Plan:
@@ -235,11 +316,10 @@ def _plan(dataset: GroundTruthDataset, rng: np.random.Generator, params: Mapping
 
 def _score(plan: Plan, codes: Mapping[str, Any], params: Mapping[str, Any]) -> Scored:
     (train_codes, train_factors), (test_codes, test_factors) = split_codes(plan, codes, ("train", "test"))
-    return Scored(
-        modularity_explicitness(
-            train_codes, train_factors, test_codes, test_factors, n_bins=params["n_bins"], solver=params["solver"]
-        )
+    scores, ran = _modularity_explicitness(
+        train_codes, train_factors, test_codes, test_factors, params["n_bins"], params["solver"]
     )
+    return Scored(scores, estimator=ran)
 
 
 SPEC = MetricSpec(

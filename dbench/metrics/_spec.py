@@ -46,10 +46,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class Scored:
-    """What ``score`` returns: the scores (declared keys, Python numbers) and arrays for plots."""
+    """What ``score`` returns: the scores (declared keys, Python numbers), arrays for plots and, for a
+    metric that fits a model, which estimator ran on which device (``{"estimator": ..., "device": ...}``,
+    recorded in the result file)."""
 
     scores: dict[str, float]
     artifacts: dict[str, Any] = field(default_factory=dict)
+    estimator: dict[str, str] | None = None
 
 
 PlanFn = Callable[[Any, np.random.Generator, Mapping[str, Any]], Plan]

@@ -43,3 +43,21 @@ def test_bench_dci_fast_10x_samples_and_latents(benchmark):
     args = _inputs(100000, 50000, 100)
     scores = benchmark.pedantic(dci, args=args, rounds=1, iterations=1)
     assert 0.0 <= scores["disentanglement"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "backend, estimator",
+    [("numpy", "numba"), ("numpy", "array"), ("torch", "array")],
+    ids=["compiled-trees", "array-trees-numpy", "array-trees-torch-cpu"],
+)
+def test_bench_dci_trees_on_cpu_backends(benchmark, backend, estimator):
+    """The array-API trees (issue 15, for device codes) against the compiled trees on a CPU, at dlib's sizes.
+
+    A CPU slowdown of the array trees is expected: they are written for a GPU's parallel scans."""
+    args = _inputs(10000, 5000, 10)
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in args)
+    benchmark.group = "DCI trees on a CPU, dlib's sizes"
+    scores = benchmark.pedantic(dci, args=args, kwargs={"estimator": estimator}, rounds=1, iterations=1)
+    assert 0.0 <= scores["disentanglement"] <= 1.0

@@ -107,15 +107,7 @@ def fit_boosted_trees(
         data.inverse,
     )
     boost(data, y_encoded, n_classes, float(learning_rate), ensemble, buffers, tie_draws)
-    importance_sum = np.zeros(n_features, dtype=np.float64)
-    for k in range(n_columns):  # columns in order, as one running sum
-        importance_sum += ensemble.column_importance[k]
-    n_relevant = int(ensemble.n_split_trees.sum())
-    if n_relevant == 0:
-        importances = np.zeros(n_features, dtype=np.float64)
-    else:
-        mean_importance = importance_sum / n_relevant
-        importances = mean_importance / np.sum(mean_importance)
+    importances = normalised_importances(ensemble.column_importance, ensemble.n_split_trees)
     importances[canon] = importances.copy()
     feature = np.where(ensemble.feature >= 0, canon[np.maximum(ensemble.feature, 0)], -1).astype(np.int32)
     return BoostedTrees(
@@ -128,6 +120,19 @@ def fit_boosted_trees(
         importances,
         np.ascontiguousarray(raw.T),
     )
+
+
+def normalised_importances(column_importance: np.ndarray, n_split_trees: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``feature_importances_`` from the summed importances of each tree column ``(T, F)``
+    and the number of split trees per column ``(T,)``: the mean over split trees, normalised to sum 1."""
+    importance_sum = np.zeros(column_importance.shape[1], dtype=np.float64)
+    for k in range(column_importance.shape[0]):  # columns in order, as one running sum
+        importance_sum += column_importance[k]
+    n_relevant = int(np.sum(n_split_trees))
+    if n_relevant == 0:
+        return np.zeros(column_importance.shape[1], dtype=np.float64)
+    mean_importance = importance_sum / n_relevant
+    return mean_importance / np.sum(mean_importance)
 
 
 def sorted_features(x32: np.ndarray) -> SortedFeatures:
