@@ -435,9 +435,14 @@ def test_garbage_inputs_fail_one_by_one_and_the_good_submission_still_scores(cod
                if name not in ("good", "odd", "dash"))
 
 
-def test_zip_and_tar_bombs_stop_at_the_limit_and_fill_no_disk(protocol, codes_file, workdir, tmp_path):
+def test_zip_and_tar_bombs_stop_at_the_limit_and_fill_no_disk(protocol, codes_file, workdir, tmp_path, monkeypatch):
     import tempfile
 
+    # A private temporary folder: "nothing left behind" must not see other processes' scoring.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     scorer = Scorer(protocol, limits=Limits(wall_seconds=60, max_unpacked_bytes=64 << 20))
     meta = b"name: bomb\nteam: t\n"
     zip_bomb = write_zip_bomb(tmp_path / "bomb.zip", {"submission.yaml": (meta, 0), "codes.npz": (b"", 0),
