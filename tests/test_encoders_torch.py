@@ -186,3 +186,38 @@ def test_cuda_module_outputs_come_back_to_the_host(images):
     mean, _ = _reference(_net(), images)
     assert isinstance(batch.mean, np.ndarray)
     np.testing.assert_allclose(batch.mean, mean, rtol=1e-3, atol=1e-4)
+
+
+def test_cpu_batches_are_split_into_chunks_with_the_same_codes():
+    from dbench.encoders.adapters import CPU_CHUNK, TorchModuleEncoder
+
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 4, stride=2), torch.nn.ReLU(), torch.nn.Flatten(),
+                               torch.nn.LazyLinear(6))
+    images = np.random.default_rng(0).random((3 * CPU_CHUNK + 5, 1, 16, 16), dtype=np.float32)
+    calls = []
+
+    class Pair(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = conv
+
+        def forward(self, x):
+            calls.append(len(x))
+            out = self.net(x)
+            return out[:, :3], out[:, 3:]
+
+    with torch.inference_mode():
+        whole = conv(torch.from_numpy(images))
+    mean, logvar = TorchModuleEncoder(Pair()).encode(images)
+    assert calls == [CPU_CHUNK] * 3 + [5]
+    np.testing.assert_allclose(torch.cat([mean, logvar], 1).numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
+
+    class Odd(torch.nn.Module):  # an output chunks cannot be joined from: one call on the whole batch
+        def forward(self, x):
+            calls.append(len(x))
+            return {"codes": x.flatten(1)[:, :2]}
+
+    calls.clear()
+    out = TorchModuleEncoder(Odd()).encode(images)
+    assert out["codes"].shape == (len(images), 2) and calls[-1] == len(images)

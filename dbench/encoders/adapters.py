@@ -42,6 +42,25 @@ def _module_float_dtype(module: Any) -> Any:
     return torch.float32
 
 
+#: Images per forward call of a torch module on a CPU (a larger batch is split into chunks this size).
+CPU_CHUNK = 64
+
+
+def _concatenate(parts: list[Any]) -> Any:
+    """The chunks' outputs joined along the batch axis: tensors, or tuples/lists of tensors; None otherwise."""
+    import torch
+
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts) if all(isinstance(p, torch.Tensor) and p.ndim >= 1 for p in parts) else None
+    if isinstance(first, (tuple, list)) and first and all(
+        isinstance(p, type(first)) and len(p) == len(first) and all(isinstance(t, torch.Tensor) and t.ndim >= 1 for t in p)
+        for p in parts
+    ):
+        return type(first)(torch.cat([p[k] for p in parts]) for k in range(len(first)))
+    return None
+
+
 class TorchModuleEncoder:
     """Runs a ``torch.nn.Module`` as an encoder.
 
@@ -68,7 +87,14 @@ class TorchModuleEncoder:
 
         x = torch.from_numpy(np.ascontiguousarray(images)).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
-            return self._forward(x)
+            if self.device.type != "cpu" or len(x) <= CPU_CHUNK:
+                return self._forward(x)
+            # On a CPU, convolutions run ~2.5x faster per image in chunks of 64 than in one batch of
+            # 256 (activations stay in cache; measured with examples/torch_cnn_encoder.py), so a
+            # batch is split; codes do not depend on the batch (eval mode, one image at a time).
+            parts = [self._forward(x[i : i + CPU_CHUNK]) for i in range(0, len(x), CPU_CHUNK)]
+            joined = _concatenate(parts)
+            return joined if joined is not None else self._forward(x)
 
 
 class FunctionEncoder:
