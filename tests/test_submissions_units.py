@@ -382,3 +382,24 @@ def test_a_seccomp_filter_bubblewrap_cannot_load_is_reported_not_fatal(monkeypat
         sandbox.seccomp_problem.cache_clear()
     monkeypatch.undo()
     assert sandbox.seccomp_status().startswith("EPERM for ") or seccomp.program() is None
+
+
+def test_folders_under_tmp_are_bound_after_the_sandbox_s_own_tmp(tmp_path, monkeypatch):
+    # A CI checkout with its virtual environment under /tmp once left the sandbox without Python:
+    # the fresh tmpfs on /tmp was mounted after, and over, the environment's bind.
+    import sys
+    from pathlib import Path
+
+    from dbench.submissions import sandbox as sandbox_module
+    from dbench.submissions.limits import Limits
+
+    venv = Path("/tmp") / "dbench-test-venv"
+    monkeypatch.setattr(sandbox_module, "_python_folders", lambda: [Path(sys.prefix), venv])
+    monkeypatch.setattr(sandbox_module, "bwrap_path", lambda: "/usr/bin/bwrap")
+    box = sandbox_module.Sandbox("bwrap", Limits(), scratch=tmp_path)
+    box.data_dir(tmp_path / "data")
+    cmd = box._command(["prepare"])
+    tmpfs = cmd.index("/tmp", cmd.index("--tmpfs"))
+    for folder in (str(venv), str(tmp_path / "data")):
+        bind = cmd.index(folder)
+        assert cmd[bind - 1] == "--ro-bind" and bind > tmpfs, folder

@@ -199,6 +199,12 @@ class Sandbox:
                "--new-session", "--hostname", "dbench-sandbox", "--clearenv"]
         for key, value in self._inner_env("/tmp").items():
             cmd += ["--setenv", key, value]
+        # The writable tmpfs folders come first: bubblewrap mounts in order, so a virtual
+        # environment, checkout or data folder that lives under /tmp (a CI checkout, say) is bound
+        # on top of the fresh /tmp instead of being hidden by it.
+        cmd += ["--proc", "/proc", "--dev", "/dev",
+                "--size", str(self.limits.scratch_bytes), "--tmpfs", "/tmp",
+                "--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm"]
         for source, target, kind in _system_mounts():
             cmd += [kind, source, target]
         for folder in _python_folders():
@@ -206,9 +212,6 @@ class Sandbox:
         cmd += ["--ro-bind", str(_DBENCH_PACKAGE), f"{DBENCH_INSIDE}/dbench"]
         for folder in self.data_dirs:
             cmd += ["--ro-bind", str(folder), str(folder)]
-        cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--size", str(self.limits.scratch_bytes), "--tmpfs", "/tmp",
-                "--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm"]
         for bind in self.binds:
             cmd += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
         # The root bubblewrap builds (a tmpfs holding the mount points) becomes read-only: nothing
