@@ -9,32 +9,15 @@ and remaining ones; elsewhere (a log file, a batch job) a background thread writ
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 import threading
 import time
 from typing import Any, TextIO
 
-INTERVAL_ENV = "DBENCH_PROGRESS_INTERVAL"
-
-
-def _interval() -> float:
-    try:
-        value = float(os.environ.get(INTERVAL_ENV, ""))
-    except ValueError:
-        return 30.0
-    return value if math.isfinite(value) and value > 0 else 30.0
-
-
-def format_seconds(seconds: float) -> str:
-    """``"42s"``, ``"6m30s"``, ``"1h05m"``."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+# One place for the log interval ($DBENCH_PROGRESS_INTERVAL) and the duration format of every
+# progress line dbench writes.
+from dbench._progress import format_seconds
+from dbench._progress import log_interval as _interval
 
 
 class SweepProgress:
