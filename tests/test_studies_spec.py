@@ -206,7 +206,8 @@ def test_progress_lines_count_jobs_and_trainings_and_say_what_the_eta_covers(mon
     import io
     import time
 
-    from dbench.studies.progress import INTERVAL_ENV, SweepProgress
+    from dbench._progress import LOG_INTERVAL_ENV as INTERVAL_ENV
+    from dbench.studies.progress import SweepProgress
 
     monkeypatch.setenv(INTERVAL_ENV, "0.05")
     stream = io.StringIO()
